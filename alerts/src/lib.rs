@@ -1,0 +1,10 @@
+//! Anomaly rules (SQL files over the lake), the alert lifecycle and delivery.
+//!
+//! - [`rules`]: loading rule files and evaluating them with DataFusion into [`Finding`]s.
+//! - [`store`], [`lifecycle`]: alert state, silences and the durable outbox (SQLite beside the lake).
+//! - [`notify`]: channels (email, DingTalk robot, DingTalk work notification, webhook, stdout).
+
+pub mod finding;
+pub mod rules;
+
+pub use finding::{Finding, Severity};
