@@ -5,6 +5,12 @@
 //! - [`notify`]: channels (email, DingTalk robot, DingTalk work notification, webhook, stdout).
 
 pub mod finding;
+pub mod lifecycle;
+pub mod notify;
 pub mod rules;
+pub mod store;
 
 pub use finding::{Finding, Severity};
+pub use lifecycle::{DeliveryReport, DeptAdmin, DeptAdmins, NoDirectory, deliver, deliver_scoped};
+pub use notify::config::AlertsConfig;
+pub use store::{Matcher, NewSilence, Silence, Store};

@@ -1,0 +1,67 @@
+//! Sends a digest through SMTP.
+
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::config::{EmailConfig, TlsMode};
+use super::encoder;
+use crate::notify::config::DeliveryConfig;
+use crate::notify::secret::Secret;
+use crate::notify::{Digest, SendError};
+
+pub struct EmailService {
+    cfg: EmailConfig,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    password: Option<Secret>,
+}
+
+impl EmailService {
+    pub fn new(cfg: &EmailConfig, d: &DeliveryConfig) -> anyhow::Result<Self> {
+        let host = cfg.smtp_host.as_str();
+        let mut b = match cfg.tls {
+            TlsMode::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+                .port(cfg.smtp_port.unwrap_or(25))
+                .tls(Tls::None),
+            TlsMode::Starttls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+                .port(cfg.smtp_port.unwrap_or(587))
+                .tls(Tls::Required(TlsParameters::new(host.to_string())?)),
+            TlsMode::Tls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+                .port(cfg.smtp_port.unwrap_or(465))
+                .tls(Tls::Wrapper(TlsParameters::new(host.to_string())?)),
+        };
+        b = b.timeout(Some(d.http_timeout));
+        let mut password = None;
+        if let Some(user) = &cfg.username {
+            let p = cfg.password().resolve()?;
+            b = b.credentials(Credentials::new(user.clone(), p.expose().to_string()));
+            password = Some(p);
+        } else if cfg.password().is_set() {
+            anyhow::bail!("password_env/password_file given without `username`");
+        }
+        Ok(EmailService {
+            cfg: cfg.clone(),
+            transport: b.build(),
+            password,
+        })
+    }
+
+    pub fn secrets(&self) -> Vec<&Secret> {
+        self.password.iter().collect()
+    }
+
+    /// Sends one mail; `Ok` only on a positive (2xx, normally 250) reply to the end of data.
+    pub async fn send(&self, id: &str, digest: &Digest) -> Result<(), SendError> {
+        let msg = encoder::encode(&self.cfg, id, digest)
+            .map_err(|e| SendError::Permanent(format!("cannot build the mail: {e:#}")))?;
+        match self.transport.send(msg).await {
+            Ok(resp) if resp.is_positive() => Ok(()),
+            Ok(resp) => Err(SendError::Transient(format!(
+                "SMTP server replied {}",
+                resp.code()
+            ))),
+            Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("SMTP: {e}"))),
+            Err(e) => Err(SendError::Transient(format!("SMTP: {e}"))),
+        }
+    }
+}

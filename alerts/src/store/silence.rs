@@ -1,0 +1,125 @@
+//! Silence matchers: `rule=mass_*`, `severity!=critical`, `dept=D42`, `key=u1/2026-10-08`.
+
+use serde::{Deserialize, Serialize};
+
+/// Which attribute of an alert a matcher looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchField {
+    Rule,
+    Key,
+    Severity,
+    Dept,
+}
+
+/// One condition of a silence. `value` may hold `*` wildcards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Matcher {
+    pub field: MatchField,
+    pub value: String,
+    /// `!=`: the matcher holds when the value does *not* match.
+    #[serde(default)]
+    pub negate: bool,
+}
+
+impl Matcher {
+    /// Parses `field=value` or `field!=value`; fields: `rule`, `key`, `severity`, `dept` (or `dept_id`).
+    pub fn parse(s: &str) -> anyhow::Result<Matcher> {
+        let (field, value, negate) = if let Some((f, v)) = s.split_once("!=") {
+            (f, v, true)
+        } else if let Some((f, v)) = s.split_once('=') {
+            (f, v, false)
+        } else {
+            anyhow::bail!("bad matcher `{s}`: expected field=value or field!=value");
+        };
+        let field = match field.trim() {
+            "rule" => MatchField::Rule,
+            "key" => MatchField::Key,
+            "severity" => MatchField::Severity,
+            "dept" | "dept_id" | "department" => MatchField::Dept,
+            other => anyhow::bail!("bad matcher field `{other}`: use rule, key, severity or dept"),
+        };
+        let value = value.trim().to_string();
+        if value.is_empty() {
+            anyhow::bail!("bad matcher `{s}`: empty value");
+        }
+        Ok(Matcher {
+            field,
+            value,
+            negate,
+        })
+    }
+
+    /// Whether the matcher holds for an alert with these attributes (a missing department is "").
+    pub fn matches(&self, rule: &str, key: &str, severity: &str, dept: Option<&str>) -> bool {
+        let subject = match self.field {
+            MatchField::Rule => rule,
+            MatchField::Key => key,
+            MatchField::Severity => severity,
+            MatchField::Dept => dept.unwrap_or(""),
+        };
+        glob_match(&self.value, subject) != self.negate
+    }
+}
+
+impl std::fmt::Display for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let field = match self.field {
+            MatchField::Rule => "rule",
+            MatchField::Key => "key",
+            MatchField::Severity => "severity",
+            MatchField::Dept => "dept",
+        };
+        let op = if self.negate { "!=" } else { "=" };
+        write!(f, "{field}{op}{}", self.value)
+    }
+}
+
+/// Shell-style match where `*` stands for any run of characters (no other metacharacters).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last)
+    {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("mass_*", "mass_file_download"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "axxcyyb"));
+        assert!(!glob_match("ab*ba", "aba"));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("exact", "exactly"));
+    }
+
+    #[test]
+    fn matchers() {
+        let m = Matcher::parse("severity!=critical").unwrap();
+        assert!(m.matches("r", "k", "high", None));
+        assert!(!m.matches("r", "k", "critical", None));
+        let d = Matcher::parse("dept=D1").unwrap();
+        assert!(d.matches("r", "k", "low", Some("D1")));
+        assert!(!d.matches("r", "k", "low", None));
+        assert!(Matcher::parse("color=red").is_err());
+        assert_eq!(Matcher::parse("rule=a_*").unwrap().to_string(), "rule=a_*");
+    }
+}
