@@ -1,1 +1,3 @@
-//! placeholder
+//! Presentation of auditlake's results: the monthly executive report (HTML, PDF, mail).
+
+pub mod report;
