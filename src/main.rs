@@ -1,1 +1,30 @@
-fn main() {}
+//! `auditlake`: the thin command line over the ingest, query, alerts and dashboards crates.
+
+mod cli;
+mod kpi_text;
+
+fn main() -> std::process::ExitCode {
+    let result = cli::run();
+    report_peak_rss();
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("auditlake: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// With `AUDITLAKE_REPORT_PEAK_RSS=1`, prints this process's peak resident memory (VmHWM) to
+/// standard error on exit, so tests and benchmarks can measure it.
+fn report_peak_rss() {
+    if std::env::var_os("AUDITLAKE_REPORT_PEAK_RSS").is_none() {
+        return;
+    }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
+            let kb = line.split_whitespace().nth(1).unwrap_or("0");
+            eprintln!("peak_rss_kb={kb}");
+        }
+    }
+}

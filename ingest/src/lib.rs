@@ -1,1 +1,330 @@
-//! placeholder
+//! Ingest: sources → normalized, deduplicated events → the Parquet lake.
+//!
+//! The public API is small: [`ingest_events`] and [`load_directory`]. Everything written to the
+//! lake goes through the commit protocol in [`commit`], so a crash at any point loses no
+//! committed event and a re-run duplicates none.
+
+pub mod commit;
+pub mod dedup;
+pub mod directory;
+pub mod normalize;
+pub mod quarantine;
+pub mod sources;
+pub mod writer;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::IsTerminal;
+use std::path::Path;
+
+use auditlake_core::{LakeLayout, time};
+use chrono::NaiveDate;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+pub use directory::{DirectorySummary, load_directory};
+pub use normalize::Event;
+pub use sources::file::{Input, InputFormat};
+
+/// Knobs of an ingest run.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Events per commit (bounds memory: about 300 bytes an event while buffered).
+    pub batch_rows: usize,
+    /// Show a progress bar (only drawn when standard error is a terminal).
+    pub progress: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            batch_rows: 200_000,
+            progress: true,
+        }
+    }
+}
+
+/// What one run did. `lines = written + duplicates + quarantined`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct IngestSummary {
+    /// Non-blank lines (CSV: data rows) read.
+    pub lines: u64,
+    /// Events stored.
+    pub written: u64,
+    /// Events whose `event_id` was seen before (in this run or an earlier one).
+    pub duplicates: u64,
+    /// Lines refused (sent to the quarantine).
+    pub quarantined: u64,
+    /// Of those, lines not already in the quarantine from an earlier run.
+    pub quarantine_new: u64,
+    /// Parquet files written.
+    pub files: u64,
+    /// Commits made.
+    pub commits: u64,
+    /// UTC days that received events.
+    pub partitions: BTreeSet<NaiveDate>,
+    /// Temporary files of an interrupted earlier run that were cleaned up.
+    pub recovered_tmp_files: usize,
+    /// The first refused lines, as `file:line: field: reason`.
+    pub rejects: Vec<String>,
+}
+
+const REJECT_SAMPLE: usize = 20;
+
+/// Holds the lake's writer lock for the life of the value.
+struct Writer {
+    layout: LakeLayout,
+    _lock: File,
+    index: dedup::IdIndex,
+    quarantine_keys: hashbrown::HashSet<u128>,
+    seq: u64,
+}
+
+impl Writer {
+    fn open(root: &Path) -> anyhow::Result<(Writer, usize)> {
+        let layout = LakeLayout::new(root);
+        for d in [
+            layout.events(),
+            layout.id_index(),
+            layout.commits(),
+            layout.quarantine(),
+        ] {
+            fs::create_dir_all(&d).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot create {}: {e}\n  hint: check the `lake` path in the config",
+                    d.display()
+                )
+            })?;
+        }
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(layout.lock_file())?;
+        if lock.try_lock().is_err() {
+            eprintln!("auditlake: another ingest holds the lake lock; waiting for it to finish…");
+            lock.lock()?;
+        }
+        let recovered = commit::recover(&layout)?;
+        let index = dedup::IdIndex::load(&layout.id_index())?;
+        let quarantine_keys = quarantine::load_keys(&layout.quarantine())?;
+        Ok((
+            Writer {
+                layout,
+                _lock: lock,
+                index,
+                quarantine_keys,
+                seq: 0,
+            },
+            recovered,
+        ))
+    }
+
+    fn commit_id(&mut self) -> String {
+        self.seq += 1;
+        let now = chrono::Utc::now();
+        format!(
+            "{}-{:05}-{}",
+            now.format("%Y%m%dT%H%M%S%3fZ"),
+            self.seq,
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        )
+    }
+
+    /// Writes one batch as one commit.
+    fn commit(
+        &mut self,
+        events: &[Event],
+        fps: &[u128],
+        quarantined: &[quarantine::Quarantined],
+        sources: &BTreeSet<String>,
+        summary: &mut IngestSummary,
+    ) -> anyhow::Result<()> {
+        if events.is_empty() && quarantined.is_empty() {
+            return Ok(());
+        }
+        let id = self.commit_id();
+        let root = self.layout.root().to_path_buf();
+        let rel = |p: &Path| {
+            p.strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        };
+        let mut renames = Vec::new();
+        let mut by_day: BTreeMap<NaiveDate, Vec<&Event>> = BTreeMap::new();
+        for e in events {
+            by_day.entry(time::utc_date(e.ts)).or_default().push(e);
+        }
+        for (n, (day, mut evs)) in by_day.into_iter().enumerate() {
+            let dir = self.layout.partition(day);
+            fs::create_dir_all(&dir)?;
+            let dest = dir.join(format!("part-{id}-{n:03}.parquet"));
+            let tmp = dir.join(format!(".part-{id}-{n:03}.parquet.tmp"));
+            writer::write_parquet(&tmp, &mut evs)?;
+            renames.push(commit::Rename {
+                tmp: rel(&tmp),
+                dest: rel(&dest),
+            });
+            summary.partitions.insert(day);
+            summary.files += 1;
+        }
+        if !fps.is_empty() {
+            let dest = self.layout.id_index().join(format!("{id}.ids"));
+            let tmp = self.layout.id_index().join(format!(".{id}.ids.tmp"));
+            commit::write_synced(&tmp, &dedup::encode_segment(fps))?;
+            renames.push(commit::Rename {
+                tmp: rel(&tmp),
+                dest: rel(&dest),
+            });
+        }
+        if !quarantined.is_empty() {
+            let dest = self.layout.quarantine().join(format!("{id}.jsonl"));
+            let tmp = self.layout.quarantine().join(format!(".{id}.jsonl.tmp"));
+            let mut text = Vec::new();
+            for q in quarantined {
+                serde_json::to_writer(&mut text, q)?;
+                text.push(b'\n');
+            }
+            commit::write_synced(&tmp, &text)?;
+            renames.push(commit::Rename {
+                tmp: rel(&tmp),
+                dest: rel(&dest),
+            });
+        }
+        let record = commit::CommitRecord {
+            commit: id,
+            created_at: time::format_utc_millis(chrono::Utc::now().timestamp_millis()),
+            events: events.len() as u64,
+            quarantined: quarantined.len() as u64,
+            sources: sources.iter().cloned().collect(),
+            renames,
+        };
+        commit::commit(&self.layout, &record)?;
+        summary.written += events.len() as u64;
+        summary.quarantine_new += quarantined.len() as u64;
+        summary.commits += 1;
+        Ok(())
+    }
+}
+
+fn progress_bar(inputs: &[Input], enabled: bool) -> ProgressBar {
+    let total: u64 = inputs.iter().filter_map(|i| i.size()).sum();
+    let stdin = inputs.iter().any(|i| i.path == Path::new("-"));
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = if stdin {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::new(total)
+    };
+    pb.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} ingest [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+        )
+        .unwrap()
+        .progress_chars("=> "),
+    );
+    pb
+}
+
+/// Ingests the inputs, in order, into the lake at `root` (created if needed).
+pub fn ingest_events(
+    root: &Path,
+    inputs: &[Input],
+    opts: &IngestOptions,
+) -> anyhow::Result<IngestSummary> {
+    let (mut w, recovered) = Writer::open(root)?;
+    let mut summary = IngestSummary {
+        recovered_tmp_files: recovered,
+        ..Default::default()
+    };
+    let pb = progress_bar(inputs, opts.progress);
+    let batch_rows = opts.batch_rows.max(1);
+    let mut events: Vec<Event> = Vec::with_capacity(batch_rows.min(1 << 20));
+    let mut fps: Vec<u128> = Vec::with_capacity(batch_rows.min(1 << 20));
+    let mut quarantined = Vec::new();
+    let mut sources = BTreeSet::new();
+    let now = time::format_utc_millis(chrono::Utc::now().timestamp_millis());
+
+    for input in inputs {
+        let name = input.display_name();
+        let source = if input.path == Path::new("-") {
+            name.clone()
+        } else {
+            fs::canonicalize(&input.path)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| name.clone())
+        };
+        sources.insert(source.clone());
+        pb.set_message(name.clone());
+        let bar = pb.clone();
+        let records = input
+            .open(move |n| bar.inc(n))
+            .map_err(|e| anyhow::anyhow!("cannot open {name}: {e}"))?;
+        let mut last_line = 0;
+        for rec in records {
+            let rec = match rec {
+                Ok(r) => r,
+                Err(e) => {
+                    // Keep what was read before the damage, then tell the user where it stopped.
+                    w.commit(&events, &fps, &quarantined, &sources, &mut summary)?;
+                    anyhow::bail!(
+                        "{name}: cannot read past line {last_line}: {e}\n  hint: the events before it were stored; fix or re-export the file and run the same command again"
+                    );
+                }
+            };
+            last_line = rec.line;
+            summary.lines += 1;
+            match rec.parsed {
+                Ok(ev) => {
+                    let fp = dedup::fingerprint(&ev.event_id);
+                    if w.index.insert(fp) {
+                        events.push(ev);
+                        fps.push(fp);
+                    } else {
+                        summary.duplicates += 1;
+                    }
+                }
+                Err(rej) => {
+                    summary.quarantined += 1;
+                    if summary.rejects.len() < REJECT_SAMPLE {
+                        summary.rejects.push(format!(
+                            "{name}:{}: field `{}`: {}",
+                            rec.line, rej.field, rej.reason
+                        ));
+                    }
+                    let q = quarantine::Quarantined {
+                        source: source.clone(),
+                        line: rec.line,
+                        field: rej.field.to_string(),
+                        reason: rej.reason,
+                        raw: rec.raw,
+                        quarantined_at: now.clone(),
+                    };
+                    if w.quarantine_keys.insert(q.key()) {
+                        quarantined.push(q);
+                    }
+                }
+            }
+            if events.len() >= batch_rows {
+                w.commit(&events, &fps, &quarantined, &sources, &mut summary)?;
+                events.clear();
+                fps.clear();
+                quarantined.clear();
+                sources.clear();
+                sources.insert(source.clone());
+            }
+        }
+    }
+    w.commit(&events, &fps, &quarantined, &sources, &mut summary)?;
+    pb.finish_and_clear();
+    Ok(summary)
+}
+
+/// Every quarantined line of the lake, oldest first.
+pub fn read_quarantine(root: &Path) -> anyhow::Result<Vec<quarantine::Quarantined>> {
+    Ok(quarantine::read_all(&LakeLayout::new(root).quarantine())?)
+}

@@ -1,0 +1,268 @@
+//! `auditlake.toml` (SPEC §6) and the errors that name the key and the value.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// A configuration error that says which key and which value are wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "cannot read config file {path}: {source}\n  hint: pass --config FILE, or create ./auditlake.toml"
+    )]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: key `{key}` = {value:?}: {reason}")]
+    Value {
+        path: PathBuf,
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSecurity {
+    #[serde(default)]
+    admin_ip_allowlist: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawConfig {
+    timezone: Option<String>,
+    lake: Option<String>,
+    #[serde(default)]
+    holidays: Vec<String>,
+    #[serde(default)]
+    security: RawSecurity,
+    rules_dir: Option<String>,
+    /// Sections owned by other crates (alerts, report, ...), kept as raw TOML for them to parse.
+    #[serde(flatten)]
+    rest: toml::Table,
+}
+
+/// Where the lake lives: a local folder or an object-store URL (`s3://bucket/prefix`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LakeLocation {
+    Local(PathBuf),
+    Url(String),
+}
+
+impl LakeLocation {
+    /// The local folder, or an error telling the user that this command needs one.
+    pub fn local(&self) -> anyhow::Result<&Path> {
+        match self {
+            LakeLocation::Local(p) => Ok(p),
+            LakeLocation::Url(u) => anyhow::bail!(
+                "lake = {u:?} is an object-store URL; this command needs a local lake folder for now"
+            ),
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (or `None` for the built-in default).
+    pub source: Option<PathBuf>,
+    pub timezone: Tz,
+    pub lake: LakeLocation,
+    pub holidays: Vec<NaiveDate>,
+    pub admin_ip_allowlist: Vec<IpNet>,
+    /// Folder with the user's own rule files (SQL + TOML header), if any.
+    pub rules_dir: Option<PathBuf>,
+    /// Every other top-level table (`[alerts]`, `[report]`, ...), for the crates that own them.
+    pub sections: toml::Table,
+}
+
+impl Config {
+    /// The embedded default: Hong Kong time, a lake in `base/lake`, no holidays, empty allowlist.
+    pub fn default_at(base: &Path) -> Config {
+        Config {
+            source: None,
+            timezone: chrono_tz::Asia::Hong_Kong,
+            lake: LakeLocation::Local(base.join("lake")),
+            holidays: Vec::new(),
+            admin_ip_allowlist: Vec::new(),
+            rules_dir: None,
+            sections: toml::Table::new(),
+        }
+    }
+
+    /// Reads and validates a config file. A relative `lake` is relative to the file's folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses config text; `path` names the file in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let bad = |key: &str, value: &str, reason: String| ConfigError::Value {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            value: value.to_string(),
+            reason,
+        };
+        let base = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."));
+        let timezone = match &raw.timezone {
+            None => chrono_tz::Asia::Hong_Kong,
+            Some(s) => s.parse::<Tz>().map_err(|_| {
+                bad(
+                    "timezone",
+                    s,
+                    "not an IANA time zone name (e.g. \"Asia/Hong_Kong\", \"Europe/London\")"
+                        .to_string(),
+                )
+            })?,
+        };
+        let lake = match raw.lake.as_deref() {
+            None => LakeLocation::Local(base.join("lake")),
+            Some("") => return Err(bad("lake", "", "must not be empty".into())),
+            Some(s) if s.contains("://") => {
+                if s.starts_with("file://") {
+                    LakeLocation::Local(PathBuf::from(&s["file://".len()..]))
+                } else {
+                    LakeLocation::Url(s.to_string())
+                }
+            }
+            Some(s) => {
+                let p = PathBuf::from(s);
+                LakeLocation::Local(if p.is_absolute() { p } else { base.join(p) })
+            }
+        };
+        let mut holidays = Vec::new();
+        for h in &raw.holidays {
+            let d = NaiveDate::parse_from_str(h, "%Y-%m-%d")
+                .map_err(|e| bad("holidays", h, format!("not a date YYYY-MM-DD ({e})")))?;
+            holidays.push(d);
+        }
+        holidays.sort();
+        let mut admin_ip_allowlist = Vec::new();
+        for c in &raw.security.admin_ip_allowlist {
+            let net =
+                parse_cidr(c).map_err(|reason| bad("security.admin_ip_allowlist", c, reason))?;
+            admin_ip_allowlist.push(net);
+        }
+        let rules_dir = raw.rules_dir.map(|s| {
+            let p = PathBuf::from(s);
+            if p.is_absolute() { p } else { base.join(p) }
+        });
+        Ok(Config {
+            source: Some(path.to_path_buf()),
+            timezone,
+            lake,
+            holidays,
+            admin_ip_allowlist,
+            rules_dir,
+            sections: raw.rest,
+        })
+    }
+
+    /// Whether a local date is a workday: Monday–Friday and not a configured holiday.
+    pub fn is_workday(&self, d: NaiveDate) -> bool {
+        crate::time::is_workday(d, &self.holidays)
+    }
+}
+
+/// Parses `10.0.0.0/8`, `2001:db8::/32` or a bare address (a /32 or /128).
+pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    let t = s.trim();
+    if let Ok(n) = t.parse::<IpNet>() {
+        return Ok(n);
+    }
+    if let Ok(ip) = t.parse::<std::net::IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    Err("not an IPv4/IPv6 CIDR (e.g. \"203.0.113.0/24\") or address".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> Result<Config, ConfigError> {
+        Config::parse(t, Path::new("/etc/al/auditlake.toml"))
+    }
+
+    #[test]
+    fn reads_the_contract_example() {
+        let c = parse(
+            r#"timezone = "Europe/London"
+lake = "./lake"
+holidays = ["2026-10-26"]
+[security]
+admin_ip_allowlist = ["203.0.113.0/24", "2001:db8::/32"]
+[alerts]
+x = 1
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.timezone, chrono_tz::Europe::London);
+        assert_eq!(c.lake, LakeLocation::Local(PathBuf::from("/etc/al/./lake")));
+        assert_eq!(
+            c.holidays,
+            vec![NaiveDate::from_ymd_opt(2026, 10, 26).unwrap()]
+        );
+        assert_eq!(c.admin_ip_allowlist.len(), 2);
+        assert!(c.sections.contains_key("alerts"));
+        assert!(!c.is_workday(NaiveDate::from_ymd_opt(2026, 10, 26).unwrap()));
+        assert!(c.is_workday(NaiveDate::from_ymd_opt(2026, 10, 27).unwrap()));
+    }
+
+    #[test]
+    fn errors_name_key_and_value() {
+        let e = parse("timezone = \"Mars/Olympus\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`timezone`") && e.contains("Mars/Olympus"),
+            "{e}"
+        );
+        let e = parse("[security]\nadmin_ip_allowlist = [\"10.0.0.0/33\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("admin_ip_allowlist") && e.contains("10.0.0.0/33"),
+            "{e}"
+        );
+        let e = parse("holidays = [\"2026-13-01\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holidays") && e.contains("2026-13-01"), "{e}");
+        let e = Config::load(Path::new("/nonexistent/x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/x.toml"), "{e}");
+    }
+
+    #[test]
+    fn object_store_url_is_kept() {
+        let c = parse("lake = \"s3://bucket/prefix\"").unwrap();
+        assert_eq!(c.lake, LakeLocation::Url("s3://bucket/prefix".into()));
+        assert!(c.lake.local().is_err());
+    }
+}

@@ -1,0 +1,452 @@
+//! The 12 usage KPIs (SPEC §4), each a readable `.sql` file under `query/sql/kpi/`, over shared
+//! views under `query/sql/views/`.
+//!
+//! A KPI file is plain SQL with a few marker comments:
+//! - `-- @table NAME`: the query below is run once and its result registered as table NAME
+//!   (shared intermediate results, computed once);
+//! - `-- @part NAME SHAPE`: the query below gives field NAME of the KPI object, shaped as
+//!   `list` (array of row objects), `map` (first column → object of the other columns),
+//!   `map_value` (first column → second column) or `object` (the single row);
+//! - the first query (or `-- @part main`) returns one row: `value` and the KPI's scalar fields.
+//!
+//! Parameters (`$name`, see [`crate::params`]) are the period and the scope.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use auditlake_core::Config;
+use auditlake_core::time::{Period, utc_date};
+use chrono::NaiveDate;
+use datafusion::arrow::array::{BooleanArray, Date32Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use serde_json::{Map, Value, json};
+
+use crate::Engine;
+use crate::format::to_json_rows;
+use crate::params::{Param, bind};
+
+/// The shared views, in dependency order.
+pub const VIEWS: [(&str, &str); 6] = [
+    (
+        "scope_users",
+        include_str!("../sql/views/01_scope_users.sql"),
+    ),
+    ("pev", include_str!("../sql/views/02_pev.sql")),
+    ("employed", include_str!("../sql/views/03_employed.sql")),
+    ("headcount", include_str!("../sql/views/04_headcount.sql")),
+    ("active", include_str!("../sql/views/05_active.sql")),
+    ("daily", include_str!("../sql/views/06_daily.sql")),
+];
+
+/// The 12 KPIs in the contract's order: key and SQL text.
+pub const KPIS: [(&str, &str); 12] = [
+    (
+        "active_user_rate",
+        include_str!("../sql/kpi/01_active_user_rate.sql"),
+    ),
+    (
+        "approval_completion_rate",
+        include_str!("../sql/kpi/02_approval_completion_rate.sql"),
+    ),
+    (
+        "approval_cycle_time",
+        include_str!("../sql/kpi/03_approval_cycle_time.sql"),
+    ),
+    (
+        "app_click_heatmap",
+        include_str!("../sql/kpi/04_app_click_heatmap.sql"),
+    ),
+    (
+        "message_response_time",
+        include_str!("../sql/kpi/05_message_response_time.sql"),
+    ),
+    (
+        "meeting_participation",
+        include_str!("../sql/kpi/06_meeting_participation.sql"),
+    ),
+    (
+        "doc_coedit_count",
+        include_str!("../sql/kpi/07_doc_coedit_count.sql"),
+    ),
+    (
+        "todo_completion_rate",
+        include_str!("../sql/kpi/08_todo_completion_rate.sql"),
+    ),
+    (
+        "calendar_adoption_rate",
+        include_str!("../sql/kpi/09_calendar_adoption_rate.sql"),
+    ),
+    (
+        "attendance_checkin_rate",
+        include_str!("../sql/kpi/10_attendance_checkin_rate.sql"),
+    ),
+    (
+        "secure_login_rate",
+        include_str!("../sql/kpi/11_secure_login_rate.sql"),
+    ),
+    (
+        "dept_coverage",
+        include_str!("../sql/kpi/12_dept_coverage.sql"),
+    ),
+];
+
+/// KPIs that mean something per department (`kpi --by dept`).
+pub const BY_DEPT: [&str; 8] = [
+    "active_user_rate",
+    "approval_completion_rate",
+    "approval_cycle_time",
+    "todo_completion_rate",
+    "calendar_adoption_rate",
+    "attendance_checkin_rate",
+    "secure_login_rate",
+    "dept_coverage",
+];
+
+/// Who a KPI run is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Organisation,
+    Department(String),
+}
+
+/// One segment of a KPI file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Segment {
+    Table {
+        name: String,
+        sql: String,
+    },
+    Part {
+        name: String,
+        shape: Shape,
+        sql: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Fields,
+    List,
+    Map,
+    MapValue,
+    Object,
+}
+
+/// Splits a KPI file into its segments.
+pub fn parse_segments(text: &str) -> anyhow::Result<Vec<Segment>> {
+    let mut segs = Vec::new();
+    let mut header: Option<Vec<String>> = None;
+    let mut buf = String::new();
+    let flush = |header: &Option<Vec<String>>,
+                 buf: &str,
+                 segs: &mut Vec<Segment>|
+     -> anyhow::Result<()> {
+        let has_sql = buf.lines().any(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with("--")
+        });
+        match header {
+            None if has_sql => segs.push(Segment::Part {
+                name: "main".into(),
+                shape: Shape::Fields,
+                sql: buf.to_string(),
+            }),
+            None => {}
+            Some(h) if h[0] == "table" => segs.push(Segment::Table {
+                name: h
+                    .get(1)
+                    .cloned()
+                    .ok_or_else(|| anyhow::anyhow!("`-- @table` needs a name"))?,
+                sql: buf.to_string(),
+            }),
+            Some(h) => {
+                let name = h
+                    .get(1)
+                    .cloned()
+                    .ok_or_else(|| anyhow::anyhow!("`-- @part` needs a name"))?;
+                let shape = match h.get(2).map(String::as_str) {
+                    None if name == "main" => Shape::Fields,
+                    Some("list") => Shape::List,
+                    Some("map") => Shape::Map,
+                    Some("map_value") => Shape::MapValue,
+                    Some("object") => Shape::Object,
+                    other => anyhow::bail!(
+                        "`-- @part {name}`: unknown shape {other:?} (list, map, map_value, object)"
+                    ),
+                };
+                segs.push(Segment::Part {
+                    name,
+                    shape,
+                    sql: buf.to_string(),
+                });
+            }
+        }
+        Ok(())
+    };
+    for line in text.lines() {
+        if let Some(rest) = line.trim_start().strip_prefix("-- @") {
+            flush(&header, &buf, &mut segs)?;
+            buf.clear();
+            let words: Vec<String> = rest.split_whitespace().map(str::to_string).collect();
+            anyhow::ensure!(
+                matches!(words.first().map(String::as_str), Some("table" | "part")),
+                "unknown marker `-- @{rest}` (use `-- @table NAME` or `-- @part NAME SHAPE`)"
+            );
+            header = Some(words);
+        } else {
+            buf.push_str(line);
+            buf.push('\n');
+        }
+    }
+    flush(&header, &buf, &mut segs)?;
+    Ok(segs)
+}
+
+fn days_since_epoch(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32
+}
+
+/// The `period` object of the output.
+pub fn period_json(cfg: &Config, p: &Period) -> Value {
+    json!({
+        "from": p.from.format("%Y-%m-%d").to_string(),
+        "to": p.to.format("%Y-%m-%d").to_string(),
+        "timezone": cfg.timezone.name(),
+        "days": p.day_count(),
+        "workdays": p.days().filter(|d| cfg.is_workday(*d)).count(),
+    })
+}
+
+fn params(p: &Period, scope: &Scope) -> BTreeMap<String, Param> {
+    let mut m = BTreeMap::new();
+    m.insert("period_start".into(), Param::Instant(p.start_ms()));
+    m.insert("period_end".into(), Param::Instant(p.end_ms()));
+    m.insert("from".into(), Param::Date(p.from));
+    m.insert("to".into(), Param::Date(p.to));
+    m.insert("last_day".into(), Param::Date(p.to));
+    m.insert(
+        "dt_from".into(),
+        Param::Text(utc_date(p.start_ms()).format("%Y-%m-%d").to_string()),
+    );
+    m.insert(
+        "dt_to".into(),
+        Param::Text(utc_date(p.end_ms() - 1).format("%Y-%m-%d").to_string()),
+    );
+    match scope {
+        Scope::Organisation => {
+            m.insert("user_scope".into(), Param::Raw("TRUE".into()));
+            m.insert("event_scope".into(), Param::Raw("TRUE".into()));
+        }
+        Scope::Department(d) => {
+            let lit = Param::Text(d.clone()).to_sql();
+            m.insert("user_scope".into(), Param::Raw(format!("dept_id = {lit}")));
+            m.insert(
+                "event_scope".into(),
+                Param::Raw("user_id IN (SELECT user_id FROM scope_users)".into()),
+            );
+        }
+    }
+    m
+}
+
+/// Registers `period_days` and the shared views for one period and scope.
+pub async fn prepare(
+    engine: &Engine,
+    cfg: &Config,
+    p: &Period,
+    scope: &Scope,
+) -> anyhow::Result<BTreeMap<String, Param>> {
+    let ctx = engine.ctx();
+    let days: Vec<NaiveDate> = p.days().collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("d", DataType::Date32, false),
+        Field::new("workday", DataType::Boolean, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Date32Array::from(
+                days.iter()
+                    .map(|d| days_since_epoch(*d))
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(BooleanArray::from(
+                days.iter().map(|d| cfg.is_workday(*d)).collect::<Vec<_>>(),
+            )),
+        ],
+    )?;
+    ctx.deregister_table("period_days")?;
+    ctx.register_table(
+        "period_days",
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
+    let params = params(p, scope);
+    for (name, sql) in VIEWS {
+        let body = bind(sql, &params)?;
+        ctx.sql(&format!("CREATE OR REPLACE VIEW {name} AS {body}"))
+            .await
+            .map_err(|e| anyhow::anyhow!("view `{name}` (query/sql/views): {e}"))?;
+    }
+    Ok(params)
+}
+
+/// Computes one KPI object from its SQL text (the views must be prepared).
+pub async fn compute_one(
+    engine: &Engine,
+    key: &str,
+    text: &str,
+    params: &BTreeMap<String, Param>,
+) -> anyhow::Result<Value> {
+    let ctx = engine.ctx();
+    let mut obj = Map::new();
+    for seg in parse_segments(text).map_err(|e| anyhow::anyhow!("KPI `{key}`: {e}"))? {
+        match seg {
+            Segment::Table { name, sql } => {
+                let df = ctx
+                    .sql(&bind(&sql, params)?)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("KPI `{key}`, table `{name}`: {e}"))?;
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await?;
+                ctx.deregister_table(name.as_str())?;
+                ctx.register_table(
+                    name.as_str(),
+                    Arc::new(MemTable::try_new(schema, vec![batches])?),
+                )?;
+            }
+            Segment::Part { name, shape, sql } => {
+                let batches: Vec<RecordBatch> = ctx
+                    .sql(&bind(&sql, params)?)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("KPI `{key}`, part `{name}`: {e}"))?
+                    .collect()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("KPI `{key}`, part `{name}`: {e}"))?;
+                let rows = to_json_rows(&batches)?;
+                shape_into(&mut obj, &name, shape, rows)?;
+            }
+        }
+    }
+    Ok(Value::Object(obj))
+}
+
+fn shape_into(
+    obj: &mut Map<String, Value>,
+    name: &str,
+    shape: Shape,
+    rows: Vec<Value>,
+) -> anyhow::Result<()> {
+    let as_obj = |v: Value| match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    match shape {
+        Shape::Fields => {
+            let row = rows.into_iter().next().map(as_obj).unwrap_or_default();
+            for (k, v) in row {
+                obj.insert(k, v);
+            }
+        }
+        Shape::Object => {
+            obj.insert(
+                name.into(),
+                Value::Object(rows.into_iter().next().map(as_obj).unwrap_or_default()),
+            );
+        }
+        Shape::List => {
+            obj.insert(name.into(), Value::Array(rows));
+        }
+        Shape::Map | Shape::MapValue => {
+            let mut m = Map::new();
+            for r in rows {
+                let mut it = as_obj(r).into_iter();
+                let Some((_, k)) = it.next() else { continue };
+                let k = match k {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                let v = if shape == Shape::MapValue {
+                    it.next().map(|(_, v)| v).unwrap_or(Value::Null)
+                } else {
+                    Value::Object(it.collect())
+                };
+                m.insert(k, v);
+            }
+            obj.insert(name.into(), Value::Object(m));
+        }
+    }
+    Ok(())
+}
+
+/// Computes the KPIs named in `only` (all when empty) for a scope.
+pub async fn compute_scope(
+    engine: &Engine,
+    cfg: &Config,
+    p: &Period,
+    scope: &Scope,
+    only: &[&str],
+) -> anyhow::Result<Map<String, Value>> {
+    let params = prepare(engine, cfg, p, scope).await?;
+    let mut kpis = Map::new();
+    for (key, text) in KPIS {
+        if !only.is_empty() && !only.contains(&key) {
+            continue;
+        }
+        kpis.insert(
+            key.to_string(),
+            compute_one(engine, key, text, &params).await?,
+        );
+    }
+    Ok(kpis)
+}
+
+/// `auditlake kpi --format json`: `{"period": {...}, "kpis": {...}}`.
+pub async fn compute(engine: &Engine, cfg: &Config, p: &Period) -> anyhow::Result<Value> {
+    let kpis = compute_scope(engine, cfg, p, &Scope::Organisation, &[]).await?;
+    Ok(json!({"period": period_json(cfg, p), "kpis": kpis}))
+}
+
+/// `auditlake kpi --by dept`: the per-department KPIs of [`BY_DEPT`], with department names.
+pub async fn compute_by_dept(engine: &Engine, cfg: &Config, p: &Period) -> anyhow::Result<Value> {
+    let rows = to_json_rows(
+        &engine
+            .run("SELECT DISTINCT u.dept_id, d.name FROM users u LEFT JOIN departments d ON d.dept_id = u.dept_id ORDER BY u.dept_id")
+            .await?,
+    )?;
+    let mut out = Vec::new();
+    for r in rows {
+        let dept = r["dept_id"].as_str().unwrap_or_default().to_string();
+        let kpis =
+            compute_scope(engine, cfg, p, &Scope::Department(dept.clone()), &BY_DEPT).await?;
+        out.push(json!({"dept_id": dept, "name": r["name"], "kpis": kpis}));
+    }
+    Ok(json!({"period": period_json(cfg, p), "departments": out}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kpi_file_parses() {
+        for (key, text) in KPIS {
+            let segs = parse_segments(text).unwrap();
+            assert!(
+                segs.iter().any(|s| matches!(s, Segment::Part { name, shape: Shape::Fields, .. } if name == "main")),
+                "{key} has no main part"
+            );
+        }
+    }
+
+    #[test]
+    fn markers() {
+        let s = parse_segments(
+            "-- c\n-- @table t\nSELECT 1\n-- @part main\nSELECT 2\n-- @part x map\nSELECT 3",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 3);
+        assert!(matches!(&s[2], Segment::Part { shape: Shape::Map, name, .. } if name == "x"));
+        assert!(parse_segments("-- @bogus\nSELECT 1").is_err());
+    }
+}
