@@ -204,7 +204,8 @@ pub fn generate(opts: &GenOptions, out_dir: &Path) -> anyhow::Result<GenSummary>
                 i += 1;
             }
         }
-        out.write_day(day, &mut today).context("writing events")?;
+        out.write_day(day, sim.day_start(day), &mut today)
+            .context("writing events")?;
     }
     // Whatever is still in `later` happens after the period: a real export would not have it.
 
@@ -269,7 +270,7 @@ fn write_directory(org: &Org, seed: u64, users: &Path, depts: &Path) -> anyhow::
         let given2 = *rng.pick(&GIVEN_NAMES);
         let row = UserRow {
             user_id: format!("u{i:05}"),
-            name: format!("{family} {given} {}", given2.to_lowercase()),
+            name: format!("{family} {given}-{}", given2.to_lowercase()),
             email: format!(
                 "{}.{}{}.{i}@example.com",
                 family.to_lowercase(),

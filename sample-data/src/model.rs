@@ -328,6 +328,10 @@ pub(crate) struct User {
     pub phone: u8,
     /// Chance of an evening session on a working day.
     pub evening: f64,
+    /// Chance of working on a given workday (a few users rarely show up).
+    pub presence: f64,
+    /// Uses the calendar (creates and accepts events); others only open the module.
+    pub uses_calendar: bool,
     /// With mess on, operation events report this (stale) department instead of the directory's.
     pub stale_dept: Option<u32>,
 }
@@ -404,8 +408,13 @@ impl Org {
                     parent: Some(0),
                 });
             } else {
+                // A team under an earlier department, named after its division.
                 let parent = 1 + rng.below((i - 1) as u64) as u32;
-                let name = format!("{} Team {}", depts[parent as usize].name, i - top);
+                let mut division = parent;
+                while let Some(p) = depts[division as usize].parent.filter(|&p| p != 0) {
+                    division = p;
+                }
+                let name = format!("{} Team {}", depts[division as usize].name, i - top);
                 depts.push(Dept {
                     name,
                     parent: Some(parent),
@@ -463,6 +472,12 @@ impl Org {
                 desktop: *rng.pick(&[1u8, 1, 1, 2, 3]),
                 phone: *rng.pick(&[4u8, 5, 5]),
                 evening: rng.uniform(0.0, 0.12),
+                presence: if rng.chance(0.15) {
+                    rng.uniform(0.45, 0.8)
+                } else {
+                    0.93
+                },
+                uses_calendar: rng.chance(0.6),
                 stale_dept: if nd > 1 && rng.chance(0.02) {
                     Some(rng.below(nd as u64) as u32).filter(|d| *d != dept)
                 } else {

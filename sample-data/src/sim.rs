@@ -89,7 +89,7 @@ const ACTIVITIES: [(Activity, f64); 11] = [
     (Activity::Download, 4.0),
     (Activity::Upload, 1.5),
     (Activity::Todo, 3.0),
-    (Activity::Calendar, 1.2),
+    (Activity::Calendar, 1.8),
     (Activity::Meeting, 0.45),
     (Activity::Approval, 0.4),
     (Activity::ShareExternal, 0.15),
@@ -119,7 +119,8 @@ pub(crate) struct Sim<'a> {
     app_weights: Vec<f64>,
 }
 
-/// Chance that an employed user works on a given local day.
+/// Chance that an employed user works on a given local day (a typical user on a workday; see
+/// `User::presence`).
 const P_WORKDAY: f64 = 0.93;
 const P_WEEKEND: f64 = 0.06;
 const WEEKEND_SHARE: f64 = 0.35;
@@ -139,7 +140,12 @@ impl<'a> Sim<'a> {
 
         // Per calendar day an employed user is expected to produce `events_per_user_day`:
         // workdays carry most of it, weekends a little.
-        let per_day = (5.0 * P_WORKDAY + 2.0 * P_WEEKEND * WEEKEND_SHARE) / 7.0;
+        let presence = if nu == 0 {
+            P_WORKDAY
+        } else {
+            org.users.iter().map(|u| u.presence).sum::<f64>() / nu as f64
+        };
+        let per_day = (5.0 * presence + 2.0 * P_WEEKEND * WEEKEND_SHARE) / 7.0;
         let budget = events_per_user_day.max(0.0) / per_day;
 
         // One department loses all logins for several consecutive days.
@@ -331,7 +337,7 @@ impl<'a> Sim<'a> {
             return;
         }
         let p = match (workday, ghost) {
-            (true, false) => P_WORKDAY,
+            (true, false) => user.presence,
             (false, false) => P_WEEKEND,
             (true, true) => 0.35,
             (false, true) => 0.05,
@@ -587,6 +593,12 @@ impl<'a> Sim<'a> {
                     out.push(e);
                 }
             }
+            Activity::Calendar if !self.org.users[u as usize].uses_calendar => {
+                // Opening the module is not using it.
+                let mut e = self.ev(at, Some(u), Action::AppOpen, App::Calendar);
+                self.tag(&mut e, Some(s));
+                out.push(e);
+            }
             Activity::Calendar => {
                 let mut e = self.ev(at, Some(u), Action::CalendarCreate, App::Calendar);
                 let id = e.seq;
@@ -599,7 +611,10 @@ impl<'a> Sim<'a> {
                     let Some(c) = self.colleague(u, date) else {
                         continue;
                     };
-                    if seen.contains(&c) || !self.rng.chance(0.7) {
+                    if seen.contains(&c)
+                        || !self.org.users[c as usize].uses_calendar
+                        || !self.rng.chance(0.85)
+                    {
                         continue;
                     }
                     seen.push(c);
@@ -829,7 +844,7 @@ impl<'a> Sim<'a> {
                 platform: user.desktop,
                 device: 1,
             };
-            if self.rng.chance(if workday { 0.18 } else { 0.04 }) {
+            if self.rng.chance(if workday { 0.25 } else { 0.04 }) {
                 let at = self.admin_time(date, workday, 0.22);
                 let mut e = self.ev(at, Some(a), Action::SettingChange, App::AdminConsole);
                 let setting = self.rng.below(SETTINGS.len() as u64) as u8;
@@ -841,7 +856,7 @@ impl<'a> Sim<'a> {
                 self.tag(&mut e, Some(&s));
                 out.push(e);
             }
-            if self.rng.chance(if workday { 0.12 } else { 0.02 }) {
+            if self.rng.chance(if workday { 0.25 } else { 0.03 }) {
                 self.role_grant(a, date, workday, &s, out);
             }
             if workday && self.rng.chance(0.02) {
@@ -853,7 +868,7 @@ impl<'a> Sim<'a> {
             }
         }
         for &a in &org.app_admins {
-            if workday && org.employed(a, date) && self.rng.chance(0.04) {
+            if workday && org.employed(a, date) && self.rng.chance(0.1) {
                 let user = &org.users[a as usize];
                 let s = Sess {
                     ip: user.office_ip,

@@ -189,7 +189,7 @@ impl<'a> Out<'a> {
 
     /// Writes one local day's events (sorted here by time; with mess, a little shuffled) with
     /// that day's share of duplicates, malformed lines and the blank line.
-    pub(crate) fn write_day(&mut self, day: u32, evs: &mut [Ev]) -> io::Result<()> {
+    pub(crate) fn write_day(&mut self, day: u32, day_start: i64, evs: &mut [Ev]) -> io::Result<()> {
         evs.sort_unstable_by_key(|e| (e.ts, e.seq));
         let n = evs.len();
         if self.mess && n > 1 {
@@ -213,7 +213,6 @@ impl<'a> Out<'a> {
             }
             inserts.sort_unstable();
         }
-        let day_ms = evs.first().map(|e| e.ts).unwrap_or(0);
         let mut next_insert = 0;
         for (i, ev) in evs.iter().enumerate() {
             while next_insert < inserts.len() && inserts[next_insert].0 == i {
@@ -235,7 +234,10 @@ impl<'a> Out<'a> {
             self.flush_pending(false)?;
         }
         while next_insert < inserts.len() {
-            self.write_insert(inserts[next_insert].1, day_ms)?;
+            self.write_insert(
+                inserts[next_insert].1,
+                evs.last().map_or(day_start, |e| e.ts),
+            )?;
             next_insert += 1;
         }
         self.flush_pending(true)
