@@ -172,8 +172,19 @@ pub struct Change {
     pub clause_zh: String,
 }
 
-/// The change from `prev` to `cur`; `names` = (English, Chinese) name of the previous period.
-pub fn change(m: &KpiMeta, cur: f64, prev: f64, names: &(String, String)) -> Change {
+/// How the previous period is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodNames {
+    /// In English sentences: `"September"`, `"December 2025"`, `"the previous period"`.
+    pub en: String,
+    /// In Chinese sentences: `"9月"`, `"2025年12月"`, `"上期"`.
+    pub zh: String,
+    /// On the change badges: `"Sep"`, `"Dec 2025"`, `"prev."`.
+    pub short: String,
+}
+
+/// The change from `prev` to `cur`; `names` name the previous period.
+pub fn change(m: &KpiMeta, cur: f64, prev: f64, names: &PeriodNames) -> Change {
     let diff = cur - prev;
     let size = diff.abs();
     let (delta, delta_zh) = match m.kind {
@@ -218,7 +229,7 @@ pub fn change(m: &KpiMeta, cur: f64, prev: f64, names: &(String, String)) -> Cha
         Direction::Up => Some(!m.lower_is_better),
         Direction::Down => Some(m.lower_is_better),
     };
-    let (en, zh) = (&names.0, &names.1);
+    let (en, zh) = (&names.en, &names.zh);
     let duration_kind = matches!(m.kind, Kind::Hours | Kind::Seconds);
     let (clause_en, clause_zh) = match (direction, duration_kind) {
         (Direction::Flat, _) => (format!("unchanged from {en}"), format!("與{zh}持平")),
@@ -273,9 +284,9 @@ fn short_delta(kind: Kind, delta: &str) -> String {
     }
 }
 
-/// Names (English, Chinese) of the period a KPI object covers: `"September"` / `"9月"` for a whole
-/// calendar month (with the year when it differs from `month`'s), else "the previous period" / "上期".
-pub fn period_names(kpi_json: &Value, month: &str) -> (String, String) {
+/// Names of the period a KPI object covers: `"September"` / `"9月"` for a whole calendar month (with
+/// the year when it differs from `month`'s), else "the previous period" / "上期".
+pub fn period_names(kpi_json: &Value, month: &str) -> PeriodNames {
     let date = |k: &str| {
         kpi_json
             .get("period")
@@ -291,16 +302,33 @@ pub fn period_names(kpi_json: &Value, month: &str) -> (String, String) {
         && to.succ_opt().is_some_and(|n| n.month() != to.month())
     {
         let m = from.month();
+        let abbrev = &month_name(m)[..3];
         return if this_year == Some(from.year()) {
-            (month_name(m).to_string(), format!("{m}月"))
+            PeriodNames {
+                en: month_name(m).to_string(),
+                zh: format!("{m}月"),
+                short: abbrev.to_string(),
+            }
         } else {
-            (
-                format!("{} {}", month_name(m), from.year()),
-                format!("{}年{m}月", from.year()),
-            )
+            PeriodNames {
+                en: format!("{} {}", month_name(m), from.year()),
+                zh: format!("{}年{m}月", from.year()),
+                short: format!("{abbrev} {}", from.year()),
+            }
         };
     }
-    ("the previous period".to_string(), "上期".to_string())
+    PeriodNames::previous()
+}
+
+impl PeriodNames {
+    /// The names of a previous period that is not a calendar month.
+    pub fn previous() -> Self {
+        PeriodNames {
+            en: "the previous period".to_string(),
+            zh: "上期".to_string(),
+            short: "prev.".to_string(),
+        }
+    }
 }
 
 /// Field `name` of a KPI object as a number.
@@ -569,8 +597,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn names() -> (String, String) {
-        ("September".into(), "9月".into())
+    fn names() -> PeriodNames {
+        PeriodNames {
+            en: "September".into(),
+            zh: "9月".into(),
+            short: "Sep".into(),
+        }
     }
 
     #[test]
@@ -612,17 +644,15 @@ mod tests {
     #[test]
     fn period_names_for_whole_months_only() {
         let sep = json!({"period": {"from": "2026-09-01", "to": "2026-09-30"}});
-        assert_eq!(
-            period_names(&sep, "2026-10"),
-            ("September".into(), "9月".into())
-        );
+        assert_eq!(period_names(&sep, "2026-10"), names());
         let dec = json!({"period": {"from": "2025-12-01", "to": "2025-12-31"}});
+        let dec = period_names(&dec, "2026-01");
         assert_eq!(
-            period_names(&dec, "2026-01"),
-            ("December 2025".into(), "2025年12月".into())
+            (dec.en.as_str(), dec.zh.as_str(), dec.short.as_str()),
+            ("December 2025", "2025年12月", "Dec 2025")
         );
         let week = json!({"period": {"from": "2026-10-05", "to": "2026-10-11"}});
-        assert_eq!(period_names(&week, "2026-10").1, "上期");
+        assert_eq!(period_names(&week, "2026-10"), PeriodNames::previous());
     }
 
     #[test]

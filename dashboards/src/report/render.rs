@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::fmt::{count, esc, hours, month_name, number, pct, thousands};
 use super::kpi::{
-    self, Change, Direction, KPIS, Kind, app_label, field, format_value, process_label, rule_label,
-    severity_label,
+    self, Change, Direction, KPIS, Kind, PeriodNames, app_label, field, format_value,
+    process_label, rule_label, severity_label,
 };
 use super::model::ReportData;
 use super::svg::{self, BLUE, GREY, HBar, HeatRow, VBar};
@@ -105,17 +105,17 @@ fn header(out: &mut String, data: &ReportData, month_zh: &str, month_en: &str) {
 }
 
 /// The month-over-month change of one KPI, when both values exist.
-fn kpi_change(data: &ReportData, m: &kpi::KpiMeta, names: &(String, String)) -> Option<Change> {
+fn kpi_change(data: &ReportData, m: &kpi::KpiMeta, names: &PeriodNames) -> Option<Change> {
     let cur = data.kpi(m.key).and_then(|o| field(o, "value"))?;
     let prev = data.previous_kpi(m.key).and_then(|o| field(o, "value"))?;
     Some(kpi::change(m, cur, prev, names))
 }
 
-fn previous_names(data: &ReportData) -> (String, String) {
+fn previous_names(data: &ReportData) -> PeriodNames {
     data.previous
         .as_ref()
         .map(|p| kpi::period_names(p, &data.month))
-        .unwrap_or_else(|| ("the previous period".into(), "上期".into()))
+        .unwrap_or_else(PeriodNames::previous)
 }
 
 fn highlights(out: &mut String, data: &ReportData) {
@@ -149,10 +149,10 @@ fn highlights(out: &mut String, data: &ReportData) {
     for m in &KPIS {
         if let Some(c) = kpi_change(data, m, &names) {
             let item = format!(
-                r#"<li><b>{}</b> {} <span class="{}">{} {}</span></li>"#,
+                r#"<li class="chip {}"><b>{}</b> {} <span class="d">{} {}</span></li>"#,
+                if c.good == Some(true) { "good" } else { "bad" },
                 esc(m.zh),
                 esc(m.en),
-                if c.good == Some(true) { "good" } else { "bad" },
                 arrow(c.direction),
                 esc(&c.delta)
             );
@@ -173,13 +173,14 @@ fn highlights(out: &mut String, data: &ReportData) {
     let _ = write!(
         out,
         r#"<section class="movers">
-<div class="movers-col"><h3 class="good">改善 Improved <small>vs {}</small></h3><ul>{}</ul></div>
-<div class="movers-col"><h3 class="bad">轉差 Worsened <small>vs {}</small></h3><ul>{}</ul></div>
+<h3>與{}比較 <span>Compared with {}</span></h3>
+<div class="mv"><span class="mv-label good">改善<br><small>Better</small></span><ul>{}</ul></div>
+<div class="mv"><span class="mv-label bad">轉差<br><small>Worse</small></span><ul>{}</ul></div>
 </section>
 "#,
-        esc(&names.0),
+        esc(&names.zh),
+        esc(&names.en),
         list(&better),
-        esc(&names.0),
         list(&worse)
     );
 }
@@ -240,7 +241,7 @@ fn cards(out: &mut String, data: &ReportData) {
                 },
                 arrow(c.direction),
                 esc(&c.delta),
-                esc(&names.0)
+                esc(&names.short)
             ),
             (None, true) => {
                 r#"<div class="delta flat">— <span class="vs">無比較 no comparison</span></div>"#
@@ -437,7 +438,7 @@ fn charts(out: &mut String, data: &ReportData) {
             "審批週期 Approval cycle time by process",
             &bars,
             overall.map(|v| (v, format!("全部 All: {}", hours(v)))),
-            &|v| format!("{} h", number(v, 0)),
+            &|v| format!("{} h", number(v, if v.fract() == 0.0 { 0 } else { 1 })),
             None,
         );
         let mut items = vec![

@@ -75,8 +75,11 @@ pub fn hbars(
     let row = 34.0;
     let top = 30.0;
     let left = 230.0;
-    let right = 170.0;
-    let height = top + row * bars.len() as f64 + 12.0;
+    // Values sit in their own column on the right, clear of bars, markers and the reference line.
+    let right = 240.0;
+    let rows_end = top + row * bars.len() as f64;
+    // Room under the rows for the reference line's caption.
+    let height = rows_end + if reference.is_some() { 30.0 } else { 12.0 };
     let data_max = bars
         .iter()
         .flat_map(|b| [Some(b.value), b.marker])
@@ -97,7 +100,7 @@ pub fn hbars(
             out,
             r#"<line x1="{gx:.1}" y1="{}" x2="{gx:.1}" y2="{:.1}" stroke="{GRID}" stroke-width="1"/>"#,
             top - 6.0,
-            height - 8.0
+            rows_end + 4.0
         );
         text(
             &mut out,
@@ -147,9 +150,15 @@ pub fn hbars(
                 y + row - 3.0
             );
         }
+        let _ = write!(
+            out,
+            r#"<line x1="{:.1}" y1="{cy:.1}" x2="{:.1}" y2="{cy:.1}" stroke="{GRID}" stroke-width="1" stroke-dasharray="2 3"/>"#,
+            left + w + 4.0,
+            W - right + 14.0
+        );
         text(
             &mut out,
-            left + w + 8.0,
+            W - right + 20.0,
             cy + 5.0,
             ("start", 14.0, INK, "600"),
             &b.label,
@@ -161,13 +170,13 @@ pub fn hbars(
             out,
             r##"<line x1="{rx:.1}" y1="{:.1}" x2="{rx:.1}" y2="{:.1}" stroke="#dc2626" stroke-width="2" stroke-dasharray="6 4"/>"##,
             top - 4.0,
-            height - 8.0
+            rows_end + 8.0
         );
         text(
             &mut out,
-            rx + 6.0,
-            height - 2.0,
-            ("start", 12.0, "#dc2626", "600"),
+            rx,
+            rows_end + 24.0,
+            ("middle", 13.0, "#dc2626", "600"),
             &caption,
         );
     }
