@@ -33,8 +33,9 @@
 //! unreadable or missing `ts`, bad `category`, missing or empty `action`, `detail` not an object),
 //! one blank line, `ts` in three forms (local-offset RFC 3339, `Z`, epoch milliseconds), extra
 //! top-level fields (which belong in `detail` on ingest, including one that shadows a `detail` key),
-//! and stale `dept_id`s on some users' events. The mess never changes *which* events exist: the
-//! same options with and without mess describe the same events.
+//! and stale `dept_id`s on some users' events. Malformed lines and the blank line go to the JSON
+//! Lines files only. The mess never changes *which* events exist: the same options with and without
+//! mess describe the same events (and without mess every file is in time order).
 //!
 //! # Determinism and memory
 //!

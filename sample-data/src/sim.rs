@@ -28,7 +28,7 @@ impl Clock {
                 .from_local_datetime(&(ndt + TimeDelta::hours(1)))
                 .earliest()
             {
-                Some(t) => t.timestamp_millis() - HOUR,
+                Some(t) => t.timestamp_millis(),
                 None => ndt.and_utc().timestamp_millis(),
             },
         }
@@ -1096,5 +1096,82 @@ impl<'a> Sim<'a> {
                 out.push(e);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn local_wall_clock_maps_through_daylight_saving() {
+        let london = Clock {
+            tz: chrono_tz::Europe::London,
+        };
+        // 2026-10-25: clocks go back at 02:00 BST; 09:00 on the 24th is BST, on the 26th GMT.
+        let bst = london.local_ms(d(2026, 10, 24), 9 * HOUR);
+        let gmt = london.local_ms(d(2026, 10, 26), 9 * HOUR);
+        assert_eq!(gmt - bst, 2 * DAY + HOUR);
+        // 01:30 on 2026-03-29 does not exist (clocks jump 01:00 → 02:00): moved past the gap.
+        let gap = london.local_ms(d(2026, 3, 29), 90 * MIN);
+        assert_eq!(london.local(gap).time().hour(), 2);
+        // Ambiguous 01:30 on 2026-10-25 takes the earlier (BST) instant.
+        let amb = london.local_ms(d(2026, 10, 25), 90 * MIN);
+        assert_eq!(amb, london.local_ms(d(2026, 10, 25), 0) + 90 * MIN);
+
+        let hk = Clock {
+            tz: chrono_tz::Asia::Hong_Kong,
+        };
+        let t = hk.local_ms(d(2026, 10, 1), 9 * HOUR);
+        assert_eq!(t % DAY, HOUR, "09:00 +08:00 is 01:00 UTC");
+        assert_eq!(hk.local(t).hour(), 9);
+    }
+
+    #[test]
+    fn work_is_moved_into_working_hours() {
+        let org = Org::build(1, 10, 2, d(2026, 10, 1), 31);
+        let mut sim = Sim::new(
+            &org,
+            1,
+            chrono_tz::Asia::Hong_Kong,
+            d(2026, 10, 1),
+            31,
+            25.0,
+        );
+        let clock = sim.clock;
+        // Friday 2026-10-02 22:00 local → Monday 2026-10-05 09:00–10:40.
+        let late_friday = clock.local_ms(d(2026, 10, 2), 22 * HOUR);
+        let t = sim.next_work_time(late_friday);
+        let l = clock.local(t);
+        assert_eq!(l.date(), d(2026, 10, 5));
+        assert!((9..11).contains(&l.hour()));
+        // Inside working hours nothing moves.
+        let noon = clock.local_ms(d(2026, 10, 6), 12 * HOUR);
+        assert_eq!(sim.next_work_time(noon), noon);
+        // Early on a workday: the same morning.
+        let early = clock.local_ms(d(2026, 10, 6), 6 * HOUR);
+        assert_eq!(
+            clock.local(sim.next_work_time(early)).date(),
+            d(2026, 10, 6)
+        );
+    }
+
+    #[test]
+    fn a_day_generates_events_starting_that_day() {
+        let org = Org::build(3, 40, 5, d(2026, 10, 1), 5);
+        let mut sim = Sim::new(&org, 3, chrono_tz::Asia::Hong_Kong, d(2026, 10, 1), 5, 25.0);
+        let mut out = Vec::new();
+        sim.gen_day(0, &mut out);
+        assert!(out.len() > 500, "{}", out.len());
+        let start = sim.day_start(0);
+        assert!(out.iter().all(|e| e.ts >= start));
+        let mut seqs: Vec<u64> = out.iter().map(|e| e.seq).collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        assert_eq!(seqs.len(), out.len(), "event numbers are unique");
     }
 }
