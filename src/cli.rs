@@ -50,6 +50,9 @@ enum Command {
         #[arg(long, value_name = "dept")]
         by: Option<By>,
     },
+    /// Anomaly rules: evaluate, list, test.
+    #[command(subcommand)]
+    Alerts(AlertsCmd),
     /// Show the lines refused by ingest, with file, line, field and reason.
     Quarantine {
         #[arg(long, default_value = "table")]
@@ -131,6 +134,39 @@ impl From<Fmt> for OutputFormat {
             Fmt::Json => OutputFormat::Json,
         }
     }
+}
+
+#[derive(Subcommand)]
+enum AlertsCmd {
+    /// Evaluate every enabled rule at an instant and print the findings.
+    Evaluate {
+        /// The evaluation instant (RFC 3339, or a local date/time in the org's timezone).
+        #[arg(long)]
+        now: String,
+        /// Start of the window of event rules (default: now − 24 h).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value = "table")]
+        format: FindingsFmt,
+    },
+    /// List the rules (built-in and from `rules_dir`) with their severity, kind and schedule.
+    Rules,
+    /// One rule's findings with their evidence.
+    Test {
+        rule: String,
+        #[arg(long)]
+        now: String,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value = "table")]
+        format: FindingsFmt,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum FindingsFmt {
+    Table,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -281,6 +317,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Alerts(cmd) => alerts_cmd(cli.config.as_deref(), cmd),
         Command::Quarantine { format } => {
             let cfg = load_config(cli.config.as_deref())?;
             let rows = auditlake_ingest::read_quarantine(cfg.lake.local()?)?;
@@ -339,6 +376,64 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Demo { dir } => demo(&dir),
     }
+}
+
+/// Loads the rules, reporting (not failing on) the malformed ones.
+fn load_rules(cfg: &Config) -> Vec<auditlake_alerts::rules::Rule> {
+    let (rules, errors) = auditlake_alerts::rules::load_rules(cfg);
+    for e in &errors {
+        eprintln!("auditlake: rule skipped: {e}");
+    }
+    rules
+}
+
+fn alerts_cmd(config: Option<&Path>, cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let mut rules = load_rules(&cfg);
+    let (now, since, format, evidence) = match cmd {
+        AlertsCmd::Rules => {
+            print!("{}", auditlake_alerts::rules::render_rules_table(&rules));
+            return Ok(ExitCode::SUCCESS);
+        }
+        AlertsCmd::Evaluate { now, since, format } => (now, since, format, false),
+        AlertsCmd::Test {
+            rule,
+            now,
+            since,
+            format,
+        } => {
+            rules.retain(|r| r.id == rule);
+            if rules.is_empty() {
+                anyhow::bail!("no rule `{rule}`\n  hint: `auditlake alerts rules` lists them");
+            }
+            rules[0].enabled = true;
+            (now, since, format, true)
+        }
+    };
+    let now_ms = auditlake_core::time::parse_instant(&now, cfg.timezone)?;
+    let since_ms = since
+        .map(|s| auditlake_core::time::parse_instant(&s, cfg.timezone))
+        .transpose()?;
+    let rt = runtime()?;
+    let (findings, errors) = rt.block_on(async {
+        let engine = Engine::open(&cfg).await?;
+        auditlake_alerts::rules::evaluate(&engine, &cfg, &rules, now_ms, since_ms).await
+    })?;
+    for e in &errors {
+        eprintln!("auditlake: rule failed: {e}");
+    }
+    match format {
+        FindingsFmt::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
+        FindingsFmt::Table => print!(
+            "{}",
+            auditlake_alerts::rules::render_findings_table(&findings, evidence)
+        ),
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn repl(engine: &Engine, format: OutputFormat) -> anyhow::Result<ExitCode> {

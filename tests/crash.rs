@@ -83,7 +83,7 @@ fn killed_ingest_resumes_to_the_same_lake() {
         .args(["generate", "--out"])
         .arg(&data)
         .args([
-            "--users", "120", "--days", "14", "--files", "2", "--seed", "7",
+            "--users", "200", "--days", "21", "--files", "2", "--seed", "7",
         ])
         .output()
         .unwrap();
