@@ -142,13 +142,10 @@ impl Config {
         let lake = match raw.lake.as_deref() {
             None => LakeLocation::Local(base.join("lake")),
             Some("") => return Err(bad("lake", "", "must not be empty".into())),
-            Some(s) if s.contains("://") => {
-                if s.starts_with("file://") {
-                    LakeLocation::Local(PathBuf::from(&s["file://".len()..]))
-                } else {
-                    LakeLocation::Url(s.to_string())
-                }
-            }
+            Some(s) if s.contains("://") => match s.strip_prefix("file://") {
+                Some(local) => LakeLocation::Local(PathBuf::from(local)),
+                None => LakeLocation::Url(s.to_string()),
+            },
             Some(s) => {
                 let p = PathBuf::from(s);
                 LakeLocation::Local(if p.is_absolute() { p } else { base.join(p) })

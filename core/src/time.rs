@@ -91,10 +91,10 @@ pub fn parse_instant(s: &str, tz: Tz) -> anyhow::Result<i64> {
         return Ok(ms);
     }
     for f in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"] {
-        if let Ok(n) = chrono::NaiveDateTime::parse_from_str(s, f) {
-            if let Some(x) = tz.from_local_datetime(&n).earliest() {
-                return Ok(x.timestamp_millis());
-            }
+        if let Ok(n) = chrono::NaiveDateTime::parse_from_str(s, f)
+            && let Some(x) = tz.from_local_datetime(&n).earliest()
+        {
+            return Ok(x.timestamp_millis());
         }
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {

@@ -96,10 +96,10 @@ fn apply(root: &Path, record: &CommitRecord) -> std::io::Result<()> {
             let dest = root.join(&r.dest);
             fs::rename(&tmp, &dest)?;
             fault_point("renamed_one");
-            if let Some(p) = dest.parent() {
-                if !dirs.iter().any(|d| d == p) {
-                    dirs.push(p.to_path_buf());
-                }
+            if let Some(p) = dest.parent()
+                && !dirs.iter().any(|d| d == p)
+            {
+                dirs.push(p.to_path_buf());
             }
         }
     }

@@ -91,10 +91,10 @@ fn date(m: &Map<String, Value>, k: &str) -> Result<Option<NaiveDate>, String> {
     if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(&s) {
         return Ok(Some(dt.date_naive()));
     }
-    if let Ok(ms) = s.parse::<i64>() {
-        if let Some(dt) = chrono::DateTime::from_timestamp_millis(ms) {
-            return Ok(Some(dt.date_naive()));
-        }
+    if let Ok(ms) = s.parse::<i64>()
+        && let Some(dt) = chrono::DateTime::from_timestamp_millis(ms)
+    {
+        return Ok(Some(dt.date_naive()));
     }
     Err(format!("`{k}` {s:?} is not a date (YYYY-MM-DD)"))
 }
@@ -142,13 +142,13 @@ pub fn load_directory(
             problems.push(at("dept_id", "missing (required)".into()));
         }
         let role = text(m, "role");
-        if let Some(r) = &role {
-            if !ROLES.contains(&r.as_str()) {
-                problems.push(at(
-                    "role",
-                    format!("{r:?} is not one of {}", ROLES.join(", ")),
-                ));
-            }
+        if let Some(r) = &role
+            && !ROLES.contains(&r.as_str())
+        {
+            problems.push(at(
+                "role",
+                format!("{r:?} is not one of {}", ROLES.join(", ")),
+            ));
         }
         let h = date(m, "hired_at")
             .map_err(|e| problems.push(at("hired_at", e)))

@@ -55,14 +55,14 @@ enum Extra {
 
 enum Sink {
     Plain(BufWriter<File>),
-    Gz(GzEncoder<BufWriter<File>>),
+    Gz(Box<GzEncoder<BufWriter<File>>>),
 }
 
 impl Sink {
     fn create(path: &Path, gzip: bool) -> io::Result<Sink> {
         let f = BufWriter::with_capacity(1 << 17, File::create(path)?);
         Ok(if gzip {
-            Sink::Gz(GzEncoder::new(f, Compression::fast()))
+            Sink::Gz(Box::new(GzEncoder::new(f, Compression::fast())))
         } else {
             Sink::Plain(f)
         })
