@@ -9,11 +9,11 @@ use auditlake_dashboards::report::{DailyActive, DeptRow, FindingCount, ReportDat
 use chrono::{Datelike, NaiveDate, Weekday};
 use serde_json::Value;
 
-/// The conformance sets: `$AUDITLAKE_CONFORMANCE`, else `shared/conformance` beside the workspace.
+/// The conformance sets: `$AUDITLAKE_CONFORMANCE`, else the copy in `sample-data/conformance`.
 pub fn conformance_dir() -> PathBuf {
     let dir = std::env::var_os("AUDITLAKE_CONFORMANCE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-data/conformance"));
     assert!(
         dir.join("hk/expected/kpi-1.json").is_file(),
         "conformance data not found at {} (set AUDITLAKE_CONFORMANCE to the folder holding hk/ and london/)",
