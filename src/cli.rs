@@ -11,7 +11,7 @@ use auditlake_query::format::{OutputFormat, render};
 use auditlake_query::{Engine, kpi};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::kpi_text;
+use crate::{kpi_text, report};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +49,20 @@ enum Command {
         /// Break the KPIs down by department (`dept`).
         #[arg(long, value_name = "dept")]
         by: Option<By>,
+    },
+    /// The monthly executive report: one self-contained HTML file, optionally a PDF and a mail.
+    Report {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        #[arg(long, default_value = "report.html")]
+        out: PathBuf,
+        /// Also print it to PDF (needs headless Chromium).
+        #[arg(long)]
+        pdf: Option<PathBuf>,
+        /// Mail it (HTML body, PDF attached) through the `[report.smtp]` server.
+        #[arg(long, value_delimiter = ',')]
+        mail_to: Vec<String>,
     },
     /// Anomaly rules: evaluate, list, test.
     #[command(subcommand)]
@@ -318,6 +332,21 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Alerts(cmd) => alerts_cmd(cli.config.as_deref(), cmd),
+        Command::Report { month, out, pdf, mail_to } => {
+            let cfg = load_config(cli.config.as_deref())?;
+            let args = report::ReportArgs { month, out, pdf, mail_to };
+            let written = runtime()?.block_on(async {
+                let engine = Engine::open(&cfg).await?;
+                report::run(&engine, &cfg, &args).await
+            })?;
+            for w in &written {
+                println!("wrote {}", w.display());
+            }
+            if !args.mail_to.is_empty() {
+                println!("mailed to {}", args.mail_to.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Quarantine { format } => {
             let cfg = load_config(cli.config.as_deref())?;
             let rows = auditlake_ingest::read_quarantine(cfg.lake.local()?)?;
@@ -512,16 +541,46 @@ fn demo(dir: &Path) -> anyhow::Result<ExitCode> {
     );
     println!("3. what is there:");
     let rt = runtime()?;
+    let month = opts.start.format("%Y-%m").to_string();
+    let report_path = dir.join(format!("report-{month}.html"));
     rt.block_on(async {
         let engine = Engine::open(&cfg).await?;
         let q = "SELECT category, action, count(*) AS events, count(DISTINCT user_id) AS users \
                  FROM events GROUP BY category, action ORDER BY events DESC LIMIT 12";
-        println!(
-            "{}",
-            render(&engine.sql_readonly(q).await?, OutputFormat::Table)?
-        );
+        println!("{}", render(&engine.sql_readonly(q).await?, OutputFormat::Table)?);
+        println!("4. the month's KPIs:");
+        let (first, last) = report::month_bounds(&month)?;
+        let period = auditlake_core::time::Period::new(first, last, cfg.timezone)?;
+        let k = kpi::compute(&engine, &cfg, &period).await?;
+        print!("{}", kpi_text::table(&k));
+        println!("5. the month's anomaly findings:");
+        let (rules, _) = auditlake_alerts::rules::load_rules(&cfg);
+        let (findings, _) = auditlake_alerts::rules::evaluate(
+            &engine,
+            &cfg,
+            &rules,
+            period.end_ms() - 1,
+            Some(period.start_ms()),
+        )
+        .await?;
+        let mut by_rule: std::collections::BTreeMap<&str, usize> = Default::default();
+        for f in &findings {
+            *by_rule.entry(f.rule.as_str()).or_default() += 1;
+        }
+        for (rule, n) in by_rule {
+            println!("   {n:>4}  {rule}");
+        }
+        println!("6. writing the executive report …");
+        let args = report::ReportArgs {
+            month: month.clone(),
+            out: report_path.clone(),
+            pdf: None,
+            mail_to: Vec::new(),
+        };
+        report::run(&engine, &cfg, &args).await?;
         anyhow::Ok(())
     })?;
+    println!("   open {} in a browser", report_path.display());
     std::io::stdout().flush()?;
     println!("\nNext: cd {} and try", dir.display());
     println!("  auditlake sql \"SELECT dt, count(*) FROM events GROUP BY dt ORDER BY dt\"");

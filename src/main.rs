@@ -2,6 +2,7 @@
 
 mod cli;
 mod kpi_text;
+mod report;
 
 fn main() -> std::process::ExitCode {
     let result = cli::run();
