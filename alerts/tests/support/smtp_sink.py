@@ -9,9 +9,11 @@ and the decoded text of every text/* part by content type). Prints READY once li
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
+import warnings
 from email import policy
 from email.parser import BytesParser
 
@@ -52,6 +54,8 @@ class Sink:
 
 
 def main():
+    warnings.simplefilter("ignore")
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--dir", required=True)
@@ -64,7 +68,7 @@ def main():
 
         def authenticator(server, session, envelope, mechanism, auth_data):
             ok = auth_data.login.decode() == user and auth_data.password.decode() == password
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)
 
         kwargs = dict(authenticator=authenticator, auth_require_tls=False, auth_required=True)
 

@@ -14,6 +14,8 @@ pub struct EmailService {
     cfg: EmailConfig,
     transport: AsyncSmtpTransport<Tokio1Executor>,
     password: Option<Secret>,
+    /// Bound on one whole SMTP exchange (lettre's own timeout does not cover every wait).
+    deadline: std::time::Duration,
 }
 
 impl EmailService {
@@ -43,6 +45,7 @@ impl EmailService {
             cfg: cfg.clone(),
             transport: b.build(),
             password,
+            deadline: d.http_timeout.saturating_mul(3),
         })
     }
 
@@ -54,7 +57,12 @@ impl EmailService {
     pub async fn send(&self, id: &str, digest: &Digest) -> Result<(), SendError> {
         let msg = encoder::encode(&self.cfg, id, digest)
             .map_err(|e| SendError::Permanent(format!("cannot build the mail: {e:#}")))?;
-        match self.transport.send(msg).await {
+        let sent = tokio::time::timeout(self.deadline, self.transport.send(msg))
+            .await
+            .map_err(|_| {
+                SendError::Transient(format!("SMTP: no answer within {:?}", self.deadline))
+            })?;
+        match sent {
             Ok(resp) if resp.is_positive() => Ok(()),
             Ok(resp) => Err(SendError::Transient(format!(
                 "SMTP server replied {}",
