@@ -29,7 +29,9 @@ fn sink_script() -> PathBuf {
 
 /// Starts the SMTP sink on a free port. Fails (does not skip) when aiosmtpd is missing.
 fn start_smtp(auth: Option<&str>) -> Smtp {
-    let probe = Command::new("python3").args(["-c", "import aiosmtpd"]).output();
+    let probe = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .output();
     match probe {
         Ok(o) if o.status.success() => {}
         _ => panic!(
@@ -107,7 +109,9 @@ async fn digest_mail_reaches_a_real_smtp_server() {
         finding("chat_history_delete", "e1", Severity::Critical, Some("D1")),
         finding("mass_file_download", "u7/2026-10-08", Severity::High, None),
     ];
-    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory).await.unwrap();
+    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory)
+        .await
+        .unwrap();
     assert_eq!((rep.flushed.sent, rep.flushed.messages), (1, 1), "{rep:?}");
 
     let mails = received(smtp.dir.path());
@@ -121,7 +125,10 @@ async fn digest_mail_reaches_a_real_smtp_server() {
     );
     assert_eq!(m["content_type"], "multipart/alternative");
     assert_eq!(m["auth"], true);
-    assert_eq!(m["to"], serde_json::json!(["secops@example.com", "cso@example.com"]));
+    assert_eq!(
+        m["to"],
+        serde_json::json!(["secops@example.com", "cso@example.com"])
+    );
     let text = m["parts"]["text/plain"].as_str().unwrap();
     let html = m["parts"]["text/html"].as_str().unwrap();
     assert!(text.contains("[CRITICAL] chat_history_delete e1"), "{text}");
@@ -130,8 +137,12 @@ async fn digest_mail_reaches_a_real_smtp_server() {
     assert!(html.contains(id.as_str()));
 
     // Resolve: one more mail, then nothing.
-    deliver(&store, &cfg, &[], at(5), &NoDirectory).await.unwrap();
-    deliver(&store, &cfg, &[], at(6), &NoDirectory).await.unwrap();
+    deliver(&store, &cfg, &[], at(5), &NoDirectory)
+        .await
+        .unwrap();
+    deliver(&store, &cfg, &[], at(6), &NoDirectory)
+        .await
+        .unwrap();
     let mails = received(smtp.dir.path());
     assert_eq!(mails.len(), 2);
     assert_eq!(
@@ -148,15 +159,26 @@ async fn rejected_login_is_a_dead_letter_and_the_password_stays_out() {
     let pw = support::secret_file(dir.path(), "smtp_password", "a-wrong-password-42");
     let cfg = mail_cfg(smtp.port, &pw);
     let store = Store::open(dir.path()).unwrap();
-    let f = vec![finding("chat_history_delete", "e1", Severity::Critical, None)];
-    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory).await.unwrap();
+    let f = vec![finding(
+        "chat_history_delete",
+        "e1",
+        Severity::Critical,
+        None,
+    )];
+    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory)
+        .await
+        .unwrap();
     assert_eq!(rep.flushed.sent, 0);
     // 535 is permanent: dead at once.
     assert_eq!(rep.flushed.dead, 1, "{rep:?}");
     assert!(received(smtp.dir.path()).is_empty());
     let dead = store.dead_letters().unwrap();
     assert!(!dead[0].last_error.contains("a-wrong-password-42"));
-    assert!(dead[0].last_error.contains("535") || dead[0].last_error.to_lowercase().contains("auth"), "{}", dead[0].last_error);
+    assert!(
+        dead[0].last_error.contains("535") || dead[0].last_error.to_lowercase().contains("auth"),
+        "{}",
+        dead[0].last_error
+    );
 }
 
 #[tokio::test]
@@ -164,16 +186,29 @@ async fn smtp_down_is_retried_then_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let pw = support::secret_file(dir.path(), "smtp_password", "smtp-pass-123456");
     // A port with nothing listening yet.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let cfg = mail_cfg(port, &pw);
     let store = Store::open(dir.path()).unwrap();
-    let f = vec![finding("chat_history_delete", "e1", Severity::Critical, None)];
-    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory).await.unwrap();
+    let f = vec![finding(
+        "chat_history_delete",
+        "e1",
+        Severity::Critical,
+        None,
+    )];
+    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory)
+        .await
+        .unwrap();
     assert_eq!((rep.flushed.sent, rep.flushed.failed), (0, 1));
     // Now a server is there (another port: point the config at it).
     let smtp = start_smtp(Some("alerts:smtp-pass-123456"));
     let cfg = mail_cfg(smtp.port, &pw);
-    let rep = auditlake_alerts::notify::flush(&store, &cfg, at(10)).await.unwrap();
+    let rep = auditlake_alerts::notify::flush(&store, &cfg, at(10))
+        .await
+        .unwrap();
     assert_eq!(rep.sent, 1);
     let mails = received(smtp.dir.path());
     assert_eq!(mails.len(), 1);

@@ -19,7 +19,9 @@ const HOOK_KEY: &str = "webhook-key-9876543210";
 
 /// What DingTalk checks: token, and sign = base64(HMAC-SHA256(secret, "<timestamp>\n<secret>")).
 fn robot_reply(r: &Req) -> Reply {
-    if r.path != "/robot/send" || r.query.get("access_token").map(String::as_str) != Some(ROBOT_TOKEN) {
+    if r.path != "/robot/send"
+        || r.query.get("access_token").map(String::as_str) != Some(ROBOT_TOKEN)
+    {
         return ok_json(serde_json::json!({"errcode": 400101, "errmsg": "token not exist"}));
     }
     let ts = &r.query["timestamp"];
@@ -73,21 +75,33 @@ async fn robot_gets_one_signed_markdown_digest() {
         .iter()
         .map(|k| finding("chat_history_delete", k, Severity::Critical, None))
         .collect();
-    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory).await.unwrap();
+    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory)
+        .await
+        .unwrap();
     assert_eq!(rep.flushed.sent, 1);
     let reqs = srv.requests();
     assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].query["timestamp"], at(0).timestamp_millis().to_string());
+    assert_eq!(
+        reqs[0].query["timestamp"],
+        at(0).timestamp_millis().to_string()
+    );
     assert_eq!(robot_keys(&reqs[0]), vec!["e1", "e2", "e3"]);
     let out = store.outbox().unwrap();
     assert_eq!(out[0].state, "sent");
     assert_eq!(out[0].sent_at, Some(at(0)));
 
     // Resolve goes out once, signed again.
-    deliver(&store, &cfg, &[], at(10), &NoDirectory).await.unwrap();
+    deliver(&store, &cfg, &[], at(10), &NoDirectory)
+        .await
+        .unwrap();
     let reqs = srv.requests();
     assert_eq!(reqs.len(), 2);
-    assert!(reqs[1].json()["markdown"]["text"].as_str().unwrap().contains("RESOLVED"));
+    assert!(
+        reqs[1].json()["markdown"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("RESOLVED")
+    );
     assert!(store.outbox().unwrap().iter().all(|r| r.state == "sent"));
 }
 
@@ -97,12 +111,23 @@ async fn robot_with_a_wrong_secret_is_a_dead_letter_without_leaking_it() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = robot_cfg(dir.path(), &srv.url, "SECwrong-secret-value", "");
     let store = Store::open(dir.path()).unwrap();
-    let f = vec![finding("chat_history_delete", "e1", Severity::Critical, None)];
-    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory).await.unwrap();
+    let f = vec![finding(
+        "chat_history_delete",
+        "e1",
+        Severity::Critical,
+        None,
+    )];
+    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory)
+        .await
+        .unwrap();
     assert_eq!((rep.flushed.sent, rep.flushed.dead), (0, 1));
     let dead = store.dead_letters().unwrap();
     assert_eq!(dead.len(), 1);
-    assert!(dead[0].last_error.contains("310000"), "{}", dead[0].last_error);
+    assert!(
+        dead[0].last_error.contains("310000"),
+        "{}",
+        dead[0].last_error
+    );
     // Nothing secret anywhere in the store file.
     let raw = std::fs::read(store.path()).unwrap();
     let wal = std::fs::read(store.path().with_extension("db-wal")).unwrap_or_default();
@@ -130,18 +155,35 @@ async fn robot_throttled_pauses_the_channel_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = robot_cfg(dir.path(), &srv.url, ROBOT_SECRET, "");
     let store = Store::open(dir.path()).unwrap();
-    let f = vec![finding("chat_history_delete", "e1", Severity::Critical, None)];
-    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory).await.unwrap();
+    let f = vec![finding(
+        "chat_history_delete",
+        "e1",
+        Severity::Critical,
+        None,
+    )];
+    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory)
+        .await
+        .unwrap();
     assert_eq!((rep.flushed.sent, rep.flushed.deferred), (0, 1));
     // Paused for 10 minutes: nothing tried.
     let f2 = vec![
         finding("chat_history_delete", "e1", Severity::Critical, None),
         finding("chat_history_delete", "e2", Severity::Critical, None),
     ];
-    let rep = deliver(&store, &cfg, &f2, at(5), &NoDirectory).await.unwrap();
+    let rep = deliver(&store, &cfg, &f2, at(5), &NoDirectory)
+        .await
+        .unwrap();
     // The new digest is due but waits; the first one is not even due (deferred to the pause's end).
     assert_eq!((rep.flushed.sent, rep.flushed.deferred), (0, 1));
-    assert_eq!(store.outbox().unwrap().iter().filter(|r| r.state == "pending").count(), 2);
+    assert_eq!(
+        store
+            .outbox()
+            .unwrap()
+            .iter()
+            .filter(|r| r.state == "pending")
+            .count(),
+        2
+    );
     assert_eq!(srv.requests().len(), 1);
     // After the pause, both digests go out merged in one message.
     let rep = notify::flush(&store, &cfg, at(11)).await.unwrap();
@@ -157,34 +199,69 @@ async fn robot_rate_limit_holds_under_a_burst_of_100_findings() {
     let srv = serve(|r, _| robot_reply(r)).await;
     let dir = tempfile::tempdir().unwrap();
     // Two findings per message so that 100 findings need 50 messages.
-    let cfg = robot_cfg(dir.path(), &srv.url, ROBOT_SECRET, "max_findings_per_message = 2");
+    let cfg = robot_cfg(
+        dir.path(),
+        &srv.url,
+        ROBOT_SECRET,
+        "max_findings_per_message = 2",
+    );
     let store = Store::open(dir.path()).unwrap();
     let burst: Vec<_> = (0..100)
-        .map(|i| finding("mass_file_download", &format!("u{i:03}/2026-10-08"), Severity::High, None))
+        .map(|i| {
+            finding(
+                "mass_file_download",
+                &format!("u{i:03}/2026-10-08"),
+                Severity::High,
+                None,
+            )
+        })
         .collect();
-    let rep = deliver(&store, &cfg, &burst, at(0), &NoDirectory).await.unwrap();
+    let rep = deliver(&store, &cfg, &burst, at(0), &NoDirectory)
+        .await
+        .unwrap();
     assert_eq!(rep.recorded.notifications, 50);
     assert_eq!((rep.flushed.messages, rep.flushed.deferred), (20, 30));
     // 10 s later the window is still full.
-    let rep = notify::flush(&store, &cfg, at(0) + chrono::Duration::seconds(10)).await.unwrap();
+    let rep = notify::flush(&store, &cfg, at(0) + chrono::Duration::seconds(10))
+        .await
+        .unwrap();
     assert_eq!(rep.messages, 0);
     // A minute later: 20 more, and a new evaluation's findings join the backlog.
     let mut more = burst.clone();
-    more.push(finding("mass_file_download", "late/2026-10-08", Severity::High, None));
-    deliver(&store, &cfg, &more, at(1) + chrono::Duration::seconds(1), &NoDirectory)
-        .await
-        .unwrap();
+    more.push(finding(
+        "mass_file_download",
+        "late/2026-10-08",
+        Severity::High,
+        None,
+    ));
+    deliver(
+        &store,
+        &cfg,
+        &more,
+        at(1) + chrono::Duration::seconds(1),
+        &NoDirectory,
+    )
+    .await
+    .unwrap();
     for m in 2..6 {
-        notify::flush(&store, &cfg, at(m) + chrono::Duration::seconds(2)).await.unwrap();
+        notify::flush(&store, &cfg, at(m) + chrono::Duration::seconds(2))
+            .await
+            .unwrap();
     }
     assert!(store.outbox().unwrap().iter().all(|r| r.state == "sent"));
 
     let reqs = srv.requests();
     // Every request was accepted (valid signature) and no 60 s window saw more than 20.
-    let times: Vec<i64> = reqs.iter().map(|r| r.query["timestamp"].parse().unwrap()).collect();
+    let times: Vec<i64> = reqs
+        .iter()
+        .map(|r| r.query["timestamp"].parse().unwrap())
+        .collect();
     for &t in &times {
         let in_window = times.iter().filter(|&&u| u > t - 60_000 && u <= t).count();
-        assert!(in_window <= 20, "{in_window} messages in the minute ending {t}");
+        assert!(
+            in_window <= 20,
+            "{in_window} messages in the minute ending {t}"
+        );
     }
     // Nothing lost, nothing twice.
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -263,16 +340,23 @@ async fn webhook_is_signed_and_retried_with_the_same_idempotency_key() {
         finding("chat_history_delete", "e1", Severity::Critical, Some("D1")),
         finding("admin_login_without_mfa", "e2", Severity::High, None),
     ];
-    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory).await.unwrap();
+    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory)
+        .await
+        .unwrap();
     assert_eq!((rep.flushed.sent, rep.flushed.failed), (0, 1));
     let row = &store.outbox().unwrap()[0];
     assert_eq!((row.state.as_str(), row.attempts), ("pending", 1));
     assert!(row.last_error.as_deref().unwrap().contains("503"));
     // Jittered backoff: between half and all of 1 minute.
     let wait = row.next_attempt_at - at(0);
-    assert!(wait >= chrono::Duration::seconds(30) && wait <= chrono::Duration::seconds(60), "{wait}");
+    assert!(
+        wait >= chrono::Duration::seconds(30) && wait <= chrono::Duration::seconds(60),
+        "{wait}"
+    );
     // Not due yet: no attempt.
-    notify::flush(&store, &cfg, at(0) + chrono::Duration::seconds(29)).await.unwrap();
+    notify::flush(&store, &cfg, at(0) + chrono::Duration::seconds(29))
+        .await
+        .unwrap();
     assert_eq!(srv.requests().len(), 1);
     let rep = notify::flush(&store, &cfg, at(2)).await.unwrap();
     assert_eq!(rep.sent, 1);
@@ -304,8 +388,15 @@ async fn webhook_failures_end_as_dead_letters() {
     let store = Store::open(dir.path()).unwrap();
     // Transient 500: three attempts (max_attempts = 3), then dead.
     let cfg = hook_cfg(dir.path(), &srv.url, "");
-    let f = vec![finding("chat_history_delete", "e1", Severity::Critical, None)];
-    deliver(&store, &cfg, &f, at(0), &NoDirectory).await.unwrap();
+    let f = vec![finding(
+        "chat_history_delete",
+        "e1",
+        Severity::Critical,
+        None,
+    )];
+    deliver(&store, &cfg, &f, at(0), &NoDirectory)
+        .await
+        .unwrap();
     notify::flush(&store, &cfg, at(30)).await.unwrap();
     let rep = notify::flush(&store, &cfg, at(60)).await.unwrap();
     assert_eq!(rep.dead, 1);
@@ -324,9 +415,17 @@ async fn webhook_failures_end_as_dead_letters() {
         srv.url
     ))
     .unwrap();
-    let rep = deliver(&store2, &cfg2, &f, at(0), &NoDirectory).await.unwrap();
+    let rep = deliver(&store2, &cfg2, &f, at(0), &NoDirectory)
+        .await
+        .unwrap();
     assert_eq!(rep.flushed.dead, 1);
-    assert!(!srv.requests().last().unwrap().headers.contains_key("x-auditlake-signature"));
+    assert!(
+        !srv.requests()
+            .last()
+            .unwrap()
+            .headers
+            .contains_key("x-auditlake-signature")
+    );
 }
 
 #[tokio::test]
@@ -380,8 +479,15 @@ channels = ["admins"]
     ))
     .unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let f = vec![finding("chat_history_delete", "e1", Severity::Critical, None)];
-    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory).await.unwrap();
+    let f = vec![finding(
+        "chat_history_delete",
+        "e1",
+        Severity::Critical,
+        None,
+    )];
+    let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory)
+        .await
+        .unwrap();
     assert_eq!(rep.flushed.sent, 1);
     let paths: Vec<(String, Option<String>)> = srv
         .requests()
@@ -402,15 +508,24 @@ channels = ["admins"]
     assert_eq!(last["userid_list"], "sec1,sec2");
     assert_eq!(last["msg"]["msgtype"], "action_card");
     let id = &store.outbox().unwrap()[0].id;
-    assert!(last["msg"]["action_card"]["markdown"].as_str().unwrap().contains(id.as_str()));
+    assert!(
+        last["msg"]["action_card"]["markdown"]
+            .as_str()
+            .unwrap()
+            .contains(id.as_str())
+    );
 
     // An hour later (repeat): the cached token is reused.
-    deliver(&store, &cfg, &f, at(60), &NoDirectory).await.unwrap();
+    deliver(&store, &cfg, &f, at(60), &NoDirectory)
+        .await
+        .unwrap();
     let reqs = srv.requests();
     assert_eq!(reqs.len(), 5);
     assert_eq!(reqs[4].query["access_token"], "tok-2");
     // Next repeat at 2 h 1 min: tok-2 (issued at 0, 7200 s) is within 5 min of expiry: a new token first.
-    deliver(&store, &cfg, &f, at(121), &NoDirectory).await.unwrap();
+    deliver(&store, &cfg, &f, at(121), &NoDirectory)
+        .await
+        .unwrap();
     let reqs = srv.requests();
     assert_eq!(reqs[5].path, "/gettoken");
     assert_eq!(reqs[6].query["access_token"], "tok-3");

@@ -51,7 +51,12 @@ fn items(d: &[Digest]) -> Vec<(String, Status, bool)> {
         .collect()
 }
 
-fn eval(store: &Store, cfg: &AlertsConfig, keys: &[&str], now: chrono::DateTime<chrono::Utc>) -> lifecycle::RecordReport {
+fn eval(
+    store: &Store,
+    cfg: &AlertsConfig,
+    keys: &[&str],
+    now: chrono::DateTime<chrono::Utc>,
+) -> lifecycle::RecordReport {
     let f: Vec<_> = keys
         .iter()
         .map(|k| finding("chat_history_delete", k, Severity::Critical, Some("D1")))
@@ -65,8 +70,14 @@ fn first_fire_repeat_per_channel_and_resolve_once() {
     let r = eval(&store, &cfg, &["a"], at(0));
     assert_eq!((r.new, r.firing, r.notifications), (1, 1, 2));
     let rows = new_rows(&store, at(0));
-    assert_eq!(items(&rows["hook"]), vec![("a".into(), Status::Firing, false)]);
-    assert_eq!(items(&rows["mail"]), vec![("a".into(), Status::Firing, false)]);
+    assert_eq!(
+        items(&rows["hook"]),
+        vec![("a".into(), Status::Firing, false)]
+    );
+    assert_eq!(
+        items(&rows["mail"]),
+        vec![("a".into(), Status::Firing, false)]
+    );
 
     // Still firing, inside every repeat interval: nothing.
     assert_eq!(eval(&store, &cfg, &["a"], at(60)).notifications, 0);
@@ -74,7 +85,10 @@ fn first_fire_repeat_per_channel_and_resolve_once() {
     // 4 h: the webhook (default 4 h) repeats, email (default 24 h) does not.
     eval(&store, &cfg, &["a"], at(240));
     let rows = new_rows(&store, at(240));
-    assert_eq!(items(&rows["hook"]), vec![("a".into(), Status::Firing, true)]);
+    assert_eq!(
+        items(&rows["hook"]),
+        vec![("a".into(), Status::Firing, true)]
+    );
     assert!(!rows.contains_key("mail"));
     // 24 h after the first mail: email repeats; the webhook too (4 h after its last at 20 h).
     eval(&store, &cfg, &["a"], at(24 * 60));
@@ -85,8 +99,14 @@ fn first_fire_repeat_per_channel_and_resolve_once() {
     let r = eval(&store, &cfg, &[], at(25 * 60));
     assert_eq!((r.resolved, r.firing), (1, 0));
     let rows = new_rows(&store, at(25 * 60));
-    assert_eq!(items(&rows["hook"]), vec![("a".into(), Status::Resolved, false)]);
-    assert_eq!(items(&rows["mail"]), vec![("a".into(), Status::Resolved, false)]);
+    assert_eq!(
+        items(&rows["hook"]),
+        vec![("a".into(), Status::Resolved, false)]
+    );
+    assert_eq!(
+        items(&rows["mail"]),
+        vec![("a".into(), Status::Resolved, false)]
+    );
     assert_eq!(eval(&store, &cfg, &[], at(26 * 60)).notifications, 0);
 
     // Back: a new episode notifies at once.
@@ -120,16 +140,24 @@ channels = ["hook", "quick"]
     eval(&store, &cfg, &["a"], at(30));
     let rows = new_rows(&store, at(30));
     assert!(!rows.contains_key("hook"));
-    assert_eq!(items(&rows["quick"]), vec![("a".into(), Status::Firing, true)]);
+    assert_eq!(
+        items(&rows["quick"]),
+        vec![("a".into(), Status::Firing, true)]
+    );
     eval(&store, &cfg, &[], at(31));
     let rows = new_rows(&store, at(31));
     assert!(!rows.contains_key("hook"), "notify_resolved = false");
-    assert_eq!(items(&rows["quick"]), vec![("a".into(), Status::Resolved, false)]);
+    assert_eq!(
+        items(&rows["quick"]),
+        vec![("a".into(), Status::Resolved, false)]
+    );
 }
 
 #[test]
 fn one_digest_per_channel_per_evaluation_split_past_the_limit() {
-    let cfg = format!("{CFG}\n[alerts.channels.small]\ntype = \"webhook\"\nurl = \"http://x\"\nmax_findings_per_message = 2\n[[alerts.routes]]\nchannels = [\"small\"]\n");
+    let cfg = format!(
+        "{CFG}\n[alerts.channels.small]\ntype = \"webhook\"\nurl = \"http://x\"\nmax_findings_per_message = 2\n[[alerts.routes]]\nchannels = [\"small\"]\n"
+    );
     let (_d, store, cfg) = setup(&cfg);
     eval(&store, &cfg, &["a", "b", "c", "d", "e"], at(0));
     let rows = new_rows(&store, at(0));
@@ -146,7 +174,10 @@ fn silences_hold_back_notifications_until_they_end() {
     let s = store
         .add_silence(
             NewSilence {
-                matchers: vec![Matcher::parse("rule=chat_*").unwrap(), Matcher::parse("dept=D1").unwrap()],
+                matchers: vec![
+                    Matcher::parse("rule=chat_*").unwrap(),
+                    Matcher::parse("dept=D1").unwrap(),
+                ],
                 starts_at: None,
                 ends_at: at(120),
                 created_by: "alice".into(),
@@ -180,7 +211,10 @@ fn silences_hold_back_notifications_until_they_end() {
     // The silence ended: the alert is notified as a first fire.
     eval(&store, &cfg, &["a"], at(120));
     let rows = new_rows(&store, at(120));
-    assert_eq!(items(&rows["hook"]), vec![("a".into(), Status::Firing, false)]);
+    assert_eq!(
+        items(&rows["hook"]),
+        vec![("a".into(), Status::Firing, false)]
+    );
     assert_eq!(store.list_silences(at(120), false).unwrap().len(), 1);
     assert_eq!(store.list_silences(at(120), true).unwrap().len(), 2);
 
@@ -211,13 +245,22 @@ fn silences_hold_back_notifications_until_they_end() {
         .unwrap();
     assert_eq!(eval(&store, &cfg, &["a", "b", "c"], at(140)).silenced, 2);
     let rows = new_rows(&store, at(140));
-    assert_eq!(items(&rows["hook"]), vec![("c".into(), Status::Firing, false)]);
+    assert_eq!(
+        items(&rows["hook"]),
+        vec![("c".into(), Status::Firing, false)]
+    );
     assert!(store.expire_silence(&s2.id, at(150)).unwrap());
-    assert!(!store.expire_silence(&s2.id, at(151)).unwrap(), "already expired");
+    assert!(
+        !store.expire_silence(&s2.id, at(151)).unwrap(),
+        "already expired"
+    );
     assert!(!store.expire_silence("no-such-id", at(151)).unwrap());
     eval(&store, &cfg, &["a", "b", "c"], at(160));
     let rows = new_rows(&store, at(160));
-    assert_eq!(items(&rows["hook"]), vec![("b".into(), Status::Firing, false)]);
+    assert_eq!(
+        items(&rows["hook"]),
+        vec![("b".into(), Status::Firing, false)]
+    );
 
     // Silence by severity; a silenced resolve is not sent.
     store
@@ -250,17 +293,32 @@ fn silences_hold_back_notifications_until_they_end() {
 #[test]
 fn acknowledged_alerts_do_not_repeat_but_still_resolve() {
     let (_d, store, cfg) = setup(CFG);
-    assert!(!store.acknowledge("chat_history_delete", "a", "alice", "on it", at(0)).unwrap());
+    assert!(
+        !store
+            .acknowledge("chat_history_delete", "a", "alice", "on it", at(0))
+            .unwrap()
+    );
     eval(&store, &cfg, &["a"], at(0));
-    assert!(store.acknowledge("chat_history_delete", "a", "alice", "on it", at(10)).unwrap());
-    assert_eq!(store.alerts().unwrap()[0].acked_by.as_deref(), Some("alice"));
+    assert!(
+        store
+            .acknowledge("chat_history_delete", "a", "alice", "on it", at(10))
+            .unwrap()
+    );
+    assert_eq!(
+        store.alerts().unwrap()[0].acked_by.as_deref(),
+        Some("alice")
+    );
     assert_eq!(eval(&store, &cfg, &["a"], at(48 * 60)).notifications, 0);
     let r = eval(&store, &cfg, &[], at(49 * 60));
     assert_eq!(r.notifications, 2, "resolve still notified");
     // A new episode is not acknowledged.
     eval(&store, &cfg, &["a"], at(50 * 60));
     assert_eq!(store.alerts().unwrap()[0].acked_by, None);
-    assert_eq!(eval(&store, &cfg, &["a"], at(54 * 60)).notifications, 1, "webhook repeats again");
+    assert_eq!(
+        eval(&store, &cfg, &["a"], at(54 * 60)).notifications,
+        1,
+        "webhook repeats again"
+    );
 }
 
 #[test]
@@ -271,7 +329,15 @@ fn scoped_evaluation_resolves_only_its_rules() {
         finding("rule_b", "k", Severity::High, None),
     ];
     lifecycle::record(&store, &cfg, &f, None, at(0), &NoDirectory).unwrap();
-    let r = lifecycle::record(&store, &cfg, &[], Some(&["rule_a".to_string()]), at(1), &NoDirectory).unwrap();
+    let r = lifecycle::record(
+        &store,
+        &cfg,
+        &[],
+        Some(&["rule_a".to_string()]),
+        at(1),
+        &NoDirectory,
+    )
+    .unwrap();
     assert_eq!((r.resolved, r.firing), (1, 1));
     let a = store.alerts().unwrap();
     assert!(a.iter().any(|x| x.rule == "rule_b" && x.firing));
@@ -312,8 +378,14 @@ to_dept_admins = true
     dir.insert(
         "D1".into(),
         vec![
-            DeptAdmin { user_id: "u1".into(), email: Some("u1@example.com".into()) },
-            DeptAdmin { user_id: "u2".into(), email: None },
+            DeptAdmin {
+                user_id: "u1".into(),
+                email: Some("u1@example.com".into()),
+            },
+            DeptAdmin {
+                user_id: "u2".into(),
+                email: None,
+            },
         ],
     );
     let f = vec![
@@ -324,23 +396,40 @@ to_dept_admins = true
     ];
     let r = lifecycle::record(&store, &cfg, &f, None, at(0), &dir).unwrap();
     let rows = new_rows(&store, at(0));
-    assert_eq!(items(&rows["secops"]), vec![("e1".into(), Status::Firing, false)]);
+    assert_eq!(
+        items(&rows["secops"]),
+        vec![("e1".into(), Status::Firing, false)]
+    );
     let mut admins: Vec<(Vec<String>, Vec<String>)> = rows["admins"]
         .iter()
-        .map(|d| (d.recipients.clone(), d.items.iter().map(|i| i.key.clone()).collect()))
+        .map(|d| {
+            (
+                d.recipients.clone(),
+                d.items.iter().map(|i| i.key.clone()).collect(),
+            )
+        })
         .collect();
     admins.sort();
     // D9 has no admins in the directory: the channel's own recipients (empty list in the digest).
     assert_eq!(
         admins,
-        vec![(vec![], vec!["D9".to_string()]), (vec!["u1".into(), "u2".into()], vec!["D1".to_string()])]
+        vec![
+            (vec![], vec!["D9".to_string()]),
+            (vec!["u1".into(), "u2".into()], vec!["D1".to_string()])
+        ]
     );
     let mut mails: Vec<Vec<String>> = rows["mail"].iter().map(|d| d.recipients.clone()).collect();
     mails.sort();
     assert_eq!(mails, vec![vec![], vec!["u1@example.com".to_string()]]);
     assert_eq!(r.notifications, 5);
     // approval_stuck_48h matched no route: recorded and firing, but not notified.
-    assert!(store.alerts().unwrap().iter().any(|a| a.rule == "approval_stuck_48h" && a.firing));
+    assert!(
+        store
+            .alerts()
+            .unwrap()
+            .iter()
+            .any(|a| a.rule == "approval_stuck_48h" && a.firing)
+    );
 }
 
 #[test]
@@ -356,7 +445,11 @@ fn findings_history_is_kept_per_evaluation() {
     // The store is a plain SQLite file another tool can query.
     let conn = rusqlite::Connection::open(store.path()).unwrap();
     let n: i64 = conn
-        .query_row("SELECT count(*) FROM findings WHERE rule = 'chat_history_delete'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM findings WHERE rule = 'chat_history_delete'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(n, 3);
     let _ = t0();
@@ -365,12 +458,23 @@ fn findings_history_is_kept_per_evaluation() {
 #[test]
 fn config_defaults_and_refusals() {
     let cfg = AlertsConfig::from_toml(CFG).unwrap();
-    assert_eq!(cfg.channels["mail"].repeat_interval, Some(std::time::Duration::from_secs(86400)));
-    assert_eq!(cfg.channels["hook"].repeat_interval, Some(std::time::Duration::from_secs(4 * 3600)));
+    assert_eq!(
+        cfg.channels["mail"].repeat_interval,
+        Some(std::time::Duration::from_secs(86400))
+    );
+    assert_eq!(
+        cfg.channels["hook"].repeat_interval,
+        Some(std::time::Duration::from_secs(4 * 3600))
+    );
     assert!(cfg.channels["hook"].notify_resolved);
     assert_eq!(cfg.delivery.max_attempts, 6);
     // No [alerts] at all is an empty config.
-    assert!(AlertsConfig::from_toml("lake = \"x\"").unwrap().channels.is_empty());
+    assert!(
+        AlertsConfig::from_toml("lake = \"x\"")
+            .unwrap()
+            .channels
+            .is_empty()
+    );
 
     let inline = "[alerts.channels.r]\ntype = \"robot\"\nsecret = \"SEC-very-secret-value\"\n";
     let e = format!("{:#}", AlertsConfig::from_toml(inline).unwrap_err());
@@ -388,7 +492,10 @@ fn config_defaults_and_refusals() {
     assert!(!e.contains("hunter2-hunter2"), "{e}");
 
     let unknown = "[alerts.channels.h]\ntype = \"webhook\"\nurl = \"u\"\n[[alerts.routes]]\nchannels = [\"nope\"]\n";
-    assert!(format!("{:#}", AlertsConfig::from_toml(unknown).unwrap_err()).contains("unknown channel `nope`"));
+    assert!(
+        format!("{:#}", AlertsConfig::from_toml(unknown).unwrap_err())
+            .contains("unknown channel `nope`")
+    );
     let typo = "[alerts.channels.h]\ntype = \"webhook\"\nurll = \"u\"\n";
     assert!(format!("{:#}", AlertsConfig::from_toml(typo).unwrap_err()).contains("urll"));
     let badtype = "[alerts.channels.h]\ntype = \"pager\"\n";
@@ -402,10 +509,18 @@ fn secrets_never_print() {
     assert_eq!(format!("{s} {s:?}"), "*** Secret(***)");
     let dir = tempfile::tempdir().unwrap();
     let p = support::secret_file(dir.path(), "k", "s3cr3t-value");
-    let src = SecretSource { name: "secret".into(), env: None, file: Some(p.into()) };
+    let src = SecretSource {
+        name: "secret".into(),
+        env: None,
+        file: Some(p.into()),
+    };
     let got = src.resolve().unwrap();
     assert_eq!(got.expose(), "s3cr3t-value");
-    let missing = SecretSource { name: "secret".into(), env: Some("AUDITLAKE_TEST_SURELY_UNSET_VAR".into()), file: None };
+    let missing = SecretSource {
+        name: "secret".into(),
+        env: Some("AUDITLAKE_TEST_SURELY_UNSET_VAR".into()),
+        file: None,
+    };
     let e = missing.resolve().unwrap_err().to_string();
     assert!(e.contains("AUDITLAKE_TEST_SURELY_UNSET_VAR"), "{e}");
 }

@@ -78,6 +78,18 @@ pub async fn deliver_scoped(
     Ok(DeliveryReport { recorded, flushed })
 }
 
+/// `rule, key, severity, dept_id, fired_at, first_ts, summary, fields` of a firing alert.
+type StoredAlert = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+);
+
 struct AlertRow {
     state: String,
     fired_at: String,
@@ -184,7 +196,7 @@ pub fn record(
         report.firing = current.len();
 
         // 3. Firing alerts not found: resolved.
-        let gone: Vec<(String, String, String, Option<String>, String, String, String, String)> = {
+        let gone: Vec<StoredAlert> = {
             let mut st = tx.prepare(
                 "SELECT rule, key, severity, dept_id, fired_at, first_ts, summary, fields FROM alerts WHERE state = 'firing'",
             )?;
@@ -207,7 +219,7 @@ pub fn record(
                 continue;
             }
             if let Some(scope) = evaluated_rules
-                && !scope.iter().any(|r| *r == rule)
+                && !scope.contains(&rule)
             {
                 // Still firing as far as we know: keep it in the count.
                 report.firing += 1;

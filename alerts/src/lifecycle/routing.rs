@@ -41,7 +41,11 @@ pub(crate) fn targets(
     cache: &mut HashMap<String, Vec<DeptAdmin>>,
 ) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for route in cfg.routes.iter().filter(|r| r.matches(&it.rule, it.severity)) {
+    for route in cfg
+        .routes
+        .iter()
+        .filter(|r| r.matches(&it.rule, it.severity))
+    {
         for ch in &route.channels {
             let Some(ch_cfg) = cfg.channels.get(ch) else {
                 continue;

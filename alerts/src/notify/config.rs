@@ -154,11 +154,7 @@ pub struct RouteConfig {
 
 impl RouteConfig {
     pub fn matches(&self, rule: &str, severity: Severity) -> bool {
-        (self.rules.is_empty()
-            || self
-                .rules
-                .iter()
-                .any(|p| crate::store::glob_match(p, rule)))
+        (self.rules.is_empty() || self.rules.iter().any(|p| crate::store::glob_match(p, rule)))
             && (self.severities.is_empty() || self.severities.contains(&severity))
             && self.min_severity.is_none_or(|m| severity >= m)
     }
@@ -220,7 +216,11 @@ impl<'de> Deserialize<'de> for ChannelConfig {
         }
         let ty = match t.remove("type") {
             Some(toml::Value::String(s)) => s,
-            _ => return Err(D::Error::custom("channel needs `type = \"email\"|\"robot\"|\"worknotice\"|\"webhook\"|\"stdout\"`")),
+            _ => {
+                return Err(D::Error::custom(
+                    "channel needs `type = \"email\"|\"robot\"|\"worknotice\"|\"webhook\"|\"stdout\"`",
+                ));
+            }
         };
         let repeat_interval = match t.remove("repeat_interval") {
             None => Some(if ty == "email" {
@@ -230,7 +230,11 @@ impl<'de> Deserialize<'de> for ChannelConfig {
             }),
             Some(toml::Value::String(s)) if s == "never" || s == "0" => None,
             Some(toml::Value::String(s)) => Some(parse_duration(&s).map_err(D::Error::custom)?),
-            Some(_) => return Err(D::Error::custom("repeat_interval must be a string like \"4h\" or \"never\"")),
+            Some(_) => {
+                return Err(D::Error::custom(
+                    "repeat_interval must be a string like \"4h\" or \"never\"",
+                ));
+            }
         };
         let notify_resolved = match t.remove("notify_resolved") {
             None => true,
@@ -240,7 +244,11 @@ impl<'de> Deserialize<'de> for ChannelConfig {
         let max = match t.remove("max_findings_per_message") {
             None => None,
             Some(toml::Value::Integer(n)) if n >= 1 => Some(n as usize),
-            Some(_) => return Err(D::Error::custom("max_findings_per_message must be an integer >= 1")),
+            Some(_) => {
+                return Err(D::Error::custom(
+                    "max_findings_per_message must be an integer >= 1",
+                ));
+            }
         };
         let v = toml::Value::Table(t);
         let msg = |e: toml::de::Error| D::Error::custom(format!("{ty} channel: {}", e.message()));
@@ -274,9 +282,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("bad duration `{s}` (expected e.g. 30s, 15m, 4h, 1d)"));
+            return Err(format!(
+                "bad duration `{s}` (expected e.g. 30s, 15m, 4h, 1d)"
+            ));
         }
         let n: u64 = rest[..digits]
             .parse()

@@ -134,14 +134,20 @@ enum Sender {
 }
 
 impl Sender {
-    fn build(ch: &ChannelConfig, http: &reqwest::Client, d: &DeliveryConfig) -> anyhow::Result<Self> {
+    fn build(
+        ch: &ChannelConfig,
+        http: &reqwest::Client,
+        d: &DeliveryConfig,
+    ) -> anyhow::Result<Self> {
         Ok(match &ch.kind {
             ChannelKind::Email(c) => Sender::Email(email::service::EmailService::new(c, d)?),
             ChannelKind::Robot(c) => Sender::Robot(robot::service::RobotService::new(c, http)?),
             ChannelKind::WorkNotice(c) => {
                 Sender::WorkNotice(worknotice::service::WorkNoticeService::new(c, http)?)
             }
-            ChannelKind::Webhook(c) => Sender::Webhook(webhook::service::WebhookService::new(c, http)?),
+            ChannelKind::Webhook(c) => {
+                Sender::Webhook(webhook::service::WebhookService::new(c, http)?)
+            }
             ChannelKind::Stdout(c) => Sender::Stdout(stdout::service::StdoutService::new(c)),
         })
     }
@@ -216,7 +222,17 @@ pub async fn flush(
                 // A configuration problem (missing secret...): counts as a failed attempt.
                 let ids: Vec<String> = due.iter().map(|r| r.id.clone()).collect();
                 let err = SendError::Transient(format!("channel `{name}`: {e:#}"));
-                settle(store, cfg, &name, &ids, due[0].attempts, err, now, &[], &mut report)?;
+                settle(
+                    store,
+                    cfg,
+                    &name,
+                    &ids,
+                    due[0].attempts,
+                    err,
+                    now,
+                    &[],
+                    &mut report,
+                )?;
                 continue;
             }
         };
@@ -264,7 +280,17 @@ pub async fn flush(
                     report.messages += 1;
                 }
                 Err(err) => {
-                    settle(store, cfg, &name, &ids, attempts, err, now, &sender.secrets(), &mut report)?;
+                    settle(
+                        store,
+                        cfg,
+                        &name,
+                        &ids,
+                        attempts,
+                        err,
+                        now,
+                        &sender.secrets(),
+                        &mut report,
+                    )?;
                 }
             }
             if stop {
@@ -307,7 +333,8 @@ fn settle(
                 Some(ChannelKind::Robot(rc)) => rc.throttle_pause,
                 _ => std::time::Duration::from_secs(600),
             };
-            let until = now + chrono::Duration::from_std(pause).unwrap_or(chrono::Duration::minutes(10));
+            let until =
+                now + chrono::Duration::from_std(pause).unwrap_or(chrono::Duration::minutes(10));
             tracing::warn!(channel, until = %until, error = %msg, "channel throttled by the server; pausing");
             store.block_channel(channel, until, &msg)?;
             store.defer(ids, until)?;

@@ -61,10 +61,9 @@ impl SecretSource {
     /// A file's trailing newline is dropped.
     pub fn resolve(&self) -> anyhow::Result<Secret> {
         let value = match (&self.env, &self.file) {
-            (Some(_), Some(_)) => anyhow::bail!(
-                "both {0}_env and {0}_file are set: choose one",
-                self.name
-            ),
+            (Some(_), Some(_)) => {
+                anyhow::bail!("both {0}_env and {0}_file are set: choose one", self.name)
+            }
             (Some(var), None) => std::env::var(var).map_err(|_| {
                 anyhow::anyhow!(
                     "{}_env: environment variable `{var}` is not set or not UTF-8",

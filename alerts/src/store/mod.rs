@@ -667,8 +667,7 @@ fn query_outbox(
             next_attempt_at: parse_ts(&next)?,
             last_error,
             sent_at: sent.as_deref().map(parse_ts).transpose()?,
-            digest: serde_json::from_str(&payload)
-                .context("bad outbox payload")?,
+            digest: serde_json::from_str(&payload).context("bad outbox payload")?,
         });
     }
     Ok(out)

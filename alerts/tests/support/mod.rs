@@ -90,7 +90,11 @@ fn parse_query(q: Option<&str>) -> HashMap<String, String> {
         .filter(|s| !s.is_empty())
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            let dec = |s: &str| urlencoding::decode(&s.replace('+', " ")).unwrap().into_owned();
+            let dec = |s: &str| {
+                urlencoding::decode(&s.replace('+', " "))
+                    .unwrap()
+                    .into_owned()
+            };
             (dec(k), dec(v))
         })
         .collect()
@@ -135,9 +139,7 @@ async fn handle(
 
 /// Starts a server on a free local port that records every request and answers with `responder`
 /// (given the request and the requests before it).
-pub async fn serve(
-    responder: impl Fn(&Req, &[Req]) -> Reply + Send + Sync + 'static,
-) -> Server {
+pub async fn serve(responder: impl Fn(&Req, &[Req]) -> Reply + Send + Sync + 'static) -> Server {
     let log = Arc::new(Mutex::new(Vec::new()));
     let shared = Arc::new(Shared {
         log: log.clone(),
@@ -165,6 +167,12 @@ pub fn webhook_keys(r: &Req) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| format!("{}/{}", i["rule"].as_str().unwrap(), i["key"].as_str().unwrap()))
+        .map(|i| {
+            format!(
+                "{}/{}",
+                i["rule"].as_str().unwrap(),
+                i["key"].as_str().unwrap()
+            )
+        })
         .collect()
 }

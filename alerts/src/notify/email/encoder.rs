@@ -76,7 +76,10 @@ fn esc(s: &str) -> String {
 
 pub fn html_body(notification_id: &str, digest: &Digest) -> String {
     let mut s = String::from("<!DOCTYPE html><html><body style=\"font-family:sans-serif\">");
-    s.push_str(&format!("<h2>auditlake alerts: {}</h2>", esc(&digest.headline())));
+    s.push_str(&format!(
+        "<h2>auditlake alerts: {}</h2>",
+        esc(&digest.headline())
+    ));
     s.push_str("<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>status</th><th>severity</th><th>rule</th><th>key</th><th>summary</th><th>since</th><th>department</th></tr>");
     for i in &digest.items {
         let status = match (i.status, i.repeat) {
@@ -103,7 +106,11 @@ pub fn html_body(notification_id: &str, digest: &Digest) -> String {
 }
 
 /// The whole message. Recipients: the digest's, else the channel's `to`.
-pub fn encode(cfg: &EmailConfig, notification_id: &str, digest: &Digest) -> anyhow::Result<Message> {
+pub fn encode(
+    cfg: &EmailConfig,
+    notification_id: &str,
+    digest: &Digest,
+) -> anyhow::Result<Message> {
     let from: Mailbox = cfg
         .from
         .parse()
@@ -114,7 +121,9 @@ pub fn encode(cfg: &EmailConfig, notification_id: &str, digest: &Digest) -> anyh
         &digest.recipients
     };
     if to.is_empty() {
-        anyhow::bail!("no recipients: set `to` on the channel or route department admins with an email");
+        anyhow::bail!(
+            "no recipients: set `to` on the channel or route department admins with an email"
+        );
     }
     let mut b = Message::builder()
         .from(from)

@@ -38,7 +38,10 @@ fn message_id_uses_from_domain() {
         encoder::message_id("abc", "auditlake <alerts@example.com>"),
         "<abc@example.com>"
     );
-    assert_eq!(encoder::message_id("abc", "nobody"), "<abc@auditlake.invalid>");
+    assert_eq!(
+        encoder::message_id("abc", "nobody"),
+        "<abc@auditlake.invalid>"
+    );
 }
 
 #[test]

@@ -29,7 +29,10 @@ pub struct RobotConfig {
     #[serde(default = "default_rate")]
     pub rate_limit_per_minute: u32,
     /// Pause after DingTalk throttles the robot (`errcode` 410100).
-    #[serde(default = "default_pause", deserialize_with = "crate::notify::config::de_duration")]
+    #[serde(
+        default = "default_pause",
+        deserialize_with = "crate::notify::config::de_duration"
+    )]
     pub throttle_pause: Duration,
 }
 

@@ -64,7 +64,9 @@ impl RobotService {
         let (code, msg, _) = dingtalk_reply(&text)?;
         match code {
             0 => Ok(()),
-            410100 => Err(SendError::Throttled(format!("robot throttled (errcode 410100: {msg})"))),
+            410100 => Err(SendError::Throttled(format!(
+                "robot throttled (errcode 410100: {msg})"
+            ))),
             310000 | 400101 | 400102 => Err(SendError::Permanent(format!(
                 "robot refused the message (errcode {code}: {msg})"
             ))),

@@ -12,7 +12,11 @@ pub fn encode(format: StdoutFormat, id: &str, digest: &Digest) -> String {
             s
         }
         StdoutFormat::Text => {
-            let mut s = format!("auditlake alerts [{}]: {} ({id})\n", digest.channel, digest.headline());
+            let mut s = format!(
+                "auditlake alerts [{}]: {} ({id})\n",
+                digest.channel,
+                digest.headline()
+            );
             for i in &digest.items {
                 let state = match (i.status, i.repeat) {
                     (Status::Resolved, _) => "resolved",

@@ -33,7 +33,10 @@ impl WebhookService {
             .header("content-type", "application/json")
             .header("idempotency-key", id);
         if let Some(s) = &self.secret {
-            req = req.header("x-auditlake-signature", encoder::signature(s.expose(), &body));
+            req = req.header(
+                "x-auditlake-signature",
+                encoder::signature(s.expose(), &body),
+            );
         }
         let resp = req.body(body).send().await.map_err(request_error)?;
         let status = resp.status();

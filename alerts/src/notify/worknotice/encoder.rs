@@ -11,10 +11,16 @@ fn markdown(id: &str, digest: &Digest, summary_chars: usize, items: usize) -> St
     for i in digest.items.iter().take(items) {
         let tag = match (i.status, i.repeat) {
             (Status::Resolved, _) => "RESOLVED".to_string(),
-            (Status::Firing, true) => format!("{} (still firing)", i.severity.as_str().to_uppercase()),
+            (Status::Firing, true) => {
+                format!("{} (still firing)", i.severity.as_str().to_uppercase())
+            }
             (Status::Firing, false) => i.severity.as_str().to_uppercase(),
         };
-        t.push_str(&format!("- **{tag}** {} `{}`", i.rule, truncate_chars(&i.key, 60)));
+        t.push_str(&format!(
+            "- **{tag}** {} `{}`",
+            i.rule,
+            truncate_chars(&i.key, 60)
+        ));
         if summary_chars > 0 {
             t.push_str(&format!(": {}", truncate_chars(&i.summary, summary_chars)));
         }

@@ -15,11 +15,12 @@ use crate::notify::{Digest, SendError};
 const RENEW_BEFORE: i64 = 300;
 
 type TokenKey = (String, String);
+type TokenCache = Mutex<HashMap<TokenKey, (Secret, DateTime<Utc>)>>;
 
 /// Process-wide cache: `(base_url, app_key)` → (token, expires at). Lives in memory only; a token is
 /// a credential and never goes to the store.
-fn cache() -> &'static Mutex<HashMap<TokenKey, (Secret, DateTime<Utc>)>> {
-    static CACHE: OnceLock<Mutex<HashMap<TokenKey, (Secret, DateTime<Utc>)>>> = OnceLock::new();
+fn cache() -> &'static TokenCache {
+    static CACHE: OnceLock<TokenCache> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
@@ -85,10 +86,10 @@ impl WorkNoticeService {
             .ok_or_else(|| SendError::Transient("gettoken reply has no access_token".into()))?;
         let expires_in = v.get("expires_in").and_then(|e| e.as_i64()).unwrap_or(7200);
         let token = Secret::new(token);
-        cache()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(self.key(), (token.clone(), now + Duration::seconds(expires_in)));
+        cache().lock().unwrap_or_else(|e| e.into_inner()).insert(
+            self.key(),
+            (token.clone(), now + Duration::seconds(expires_in)),
+        );
         Ok(token)
     }
 
@@ -124,7 +125,12 @@ impl WorkNoticeService {
         }))
     }
 
-    pub async fn send(&self, id: &str, digest: &Digest, now: DateTime<Utc>) -> Result<(), SendError> {
+    pub async fn send(
+        &self,
+        id: &str,
+        digest: &Digest,
+        now: DateTime<Utc>,
+    ) -> Result<(), SendError> {
         let body = self.body(id, digest)?;
         let mut renewed = false;
         loop {
@@ -150,7 +156,10 @@ impl WorkNoticeService {
             match code {
                 0 => return Ok(()),
                 40014 | 42001 | 88 if !renewed => {
-                    tracing::info!(errcode = code, "work notification token refused; renewing once");
+                    tracing::info!(
+                        errcode = code,
+                        "work notification token refused; renewing once"
+                    );
                     self.forget_token();
                     renewed = true;
                 }

@@ -37,11 +37,15 @@ fn msg_fits_2048_bytes_even_for_big_digests() {
     let d = Digest {
         channel: "wn".into(),
         recipients: vec![],
-        items: (0..40).map(|n| item(n, &long)).collect(),
+        items: (0..100).map(|n| item(n, &long)).collect(),
     };
     for link in [None, Some("https://console.example.com/alerts")] {
         let m = encode(&cfg(link), "id-1", &d);
-        assert!(m.to_string().len() <= MAX_MSG_BYTES, "{}", m.to_string().len());
+        assert!(
+            m.to_string().len() <= MAX_MSG_BYTES,
+            "{}",
+            m.to_string().len()
+        );
         let text = m.to_string();
         assert!(text.contains("id-1"));
         assert!(text.contains("more"));
@@ -58,6 +62,11 @@ fn small_digest_is_whole_and_unique_per_notification() {
     let a = encode(&cfg(Some("https://c")), "id-a", &d);
     let b = encode(&cfg(Some("https://c")), "id-b", &d);
     assert_eq!(a["msgtype"], "action_card");
-    assert!(a["action_card"]["markdown"].as_str().unwrap().contains("u1 downloaded 120 files"));
+    assert!(
+        a["action_card"]["markdown"]
+            .as_str()
+            .unwrap()
+            .contains("u1 downloaded 120 files")
+    );
     assert_ne!(a, b);
 }
