@@ -11,7 +11,7 @@ use auditlake_query::format::{OutputFormat, render};
 use auditlake_query::{Engine, kpi};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{kpi_text, report};
+use crate::{alerts_cmd, kpi_text, report};
 
 #[derive(Parser)]
 #[command(
@@ -66,7 +66,7 @@ enum Command {
     },
     /// Anomaly rules: evaluate, list, test.
     #[command(subcommand)]
-    Alerts(AlertsCmd),
+    Alerts(alerts_cmd::AlertsCmd),
     /// Show the lines refused by ingest, with file, line, field and reason.
     Quarantine {
         #[arg(long, default_value = "table")]
@@ -150,39 +150,6 @@ impl From<Fmt> for OutputFormat {
     }
 }
 
-#[derive(Subcommand)]
-enum AlertsCmd {
-    /// Evaluate every enabled rule at an instant and print the findings.
-    Evaluate {
-        /// The evaluation instant (RFC 3339, or a local date/time in the org's timezone).
-        #[arg(long)]
-        now: String,
-        /// Start of the window of event rules (default: now − 24 h).
-        #[arg(long)]
-        since: Option<String>,
-        #[arg(long, default_value = "table")]
-        format: FindingsFmt,
-    },
-    /// List the rules (built-in and from `rules_dir`) with their severity, kind and schedule.
-    Rules,
-    /// One rule's findings with their evidence.
-    Test {
-        rule: String,
-        #[arg(long)]
-        now: String,
-        #[arg(long)]
-        since: Option<String>,
-        #[arg(long, default_value = "table")]
-        format: FindingsFmt,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq)]
-enum FindingsFmt {
-    Table,
-    Json,
-}
-
 #[derive(Clone, Copy, ValueEnum)]
 enum By {
     Dept,
@@ -200,7 +167,7 @@ enum StdinFmt {
     Csv,
 }
 
-fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     match path {
         Some(p) => Ok(Config::load(p)?),
         None => {
@@ -216,7 +183,7 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
@@ -295,6 +262,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             let rt = runtime()?;
             rt.block_on(async {
                 let engine = Engine::open(&cfg).await?;
+                alerts_cmd::register_findings(&engine, &cfg).await?;
                 match query {
                     Some(q) => {
                         let batches = engine.sql_readonly(&q).await?;
@@ -331,10 +299,23 @@ pub fn run() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Alerts(cmd) => alerts_cmd(cli.config.as_deref(), cmd),
-        Command::Report { month, out, pdf, mail_to } => {
+        Command::Alerts(cmd) => {
             let cfg = load_config(cli.config.as_deref())?;
-            let args = report::ReportArgs { month, out, pdf, mail_to };
+            alerts_cmd::run(&cfg, cmd)
+        }
+        Command::Report {
+            month,
+            out,
+            pdf,
+            mail_to,
+        } => {
+            let cfg = load_config(cli.config.as_deref())?;
+            let args = report::ReportArgs {
+                month,
+                out,
+                pdf,
+                mail_to,
+            };
             let written = runtime()?.block_on(async {
                 let engine = Engine::open(&cfg).await?;
                 report::run(&engine, &cfg, &args).await
@@ -405,64 +386,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Demo { dir } => demo(&dir),
     }
-}
-
-/// Loads the rules, reporting (not failing on) the malformed ones.
-fn load_rules(cfg: &Config) -> Vec<auditlake_alerts::rules::Rule> {
-    let (rules, errors) = auditlake_alerts::rules::load_rules(cfg);
-    for e in &errors {
-        eprintln!("auditlake: rule skipped: {e}");
-    }
-    rules
-}
-
-fn alerts_cmd(config: Option<&Path>, cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
-    let cfg = load_config(config)?;
-    let mut rules = load_rules(&cfg);
-    let (now, since, format, evidence) = match cmd {
-        AlertsCmd::Rules => {
-            print!("{}", auditlake_alerts::rules::render_rules_table(&rules));
-            return Ok(ExitCode::SUCCESS);
-        }
-        AlertsCmd::Evaluate { now, since, format } => (now, since, format, false),
-        AlertsCmd::Test {
-            rule,
-            now,
-            since,
-            format,
-        } => {
-            rules.retain(|r| r.id == rule);
-            if rules.is_empty() {
-                anyhow::bail!("no rule `{rule}`\n  hint: `auditlake alerts rules` lists them");
-            }
-            rules[0].enabled = true;
-            (now, since, format, true)
-        }
-    };
-    let now_ms = auditlake_core::time::parse_instant(&now, cfg.timezone)?;
-    let since_ms = since
-        .map(|s| auditlake_core::time::parse_instant(&s, cfg.timezone))
-        .transpose()?;
-    let rt = runtime()?;
-    let (findings, errors) = rt.block_on(async {
-        let engine = Engine::open(&cfg).await?;
-        auditlake_alerts::rules::evaluate(&engine, &cfg, &rules, now_ms, since_ms).await
-    })?;
-    for e in &errors {
-        eprintln!("auditlake: rule failed: {e}");
-    }
-    match format {
-        FindingsFmt::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
-        FindingsFmt::Table => print!(
-            "{}",
-            auditlake_alerts::rules::render_findings_table(&findings, evidence)
-        ),
-    }
-    Ok(if errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }
 
 async fn repl(engine: &Engine, format: OutputFormat) -> anyhow::Result<ExitCode> {
@@ -547,7 +470,10 @@ fn demo(dir: &Path) -> anyhow::Result<ExitCode> {
         let engine = Engine::open(&cfg).await?;
         let q = "SELECT category, action, count(*) AS events, count(DISTINCT user_id) AS users \
                  FROM events GROUP BY category, action ORDER BY events DESC LIMIT 12";
-        println!("{}", render(&engine.sql_readonly(q).await?, OutputFormat::Table)?);
+        println!(
+            "{}",
+            render(&engine.sql_readonly(q).await?, OutputFormat::Table)?
+        );
         println!("4. the month's KPIs:");
         let (first, last) = report::month_bounds(&month)?;
         let period = auditlake_core::time::Period::new(first, last, cfg.timezone)?;

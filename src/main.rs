@@ -1,5 +1,6 @@
 //! `auditlake`: the thin command line over the ingest, query, alerts and dashboards crates.
 
+mod alerts_cmd;
 mod cli;
 mod kpi_text;
 mod report;

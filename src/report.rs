@@ -24,8 +24,9 @@ pub struct ReportArgs {
 
 /// The first and last day of `YYYY-MM`.
 pub fn month_bounds(month: &str) -> anyhow::Result<(NaiveDate, NaiveDate)> {
-    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
-        .map_err(|_| anyhow::anyhow!("--month {month:?} is not a month (use YYYY-MM, e.g. 2026-10)"))?;
+    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").map_err(|_| {
+        anyhow::anyhow!("--month {month:?} is not a month (use YYYY-MM, e.g. 2026-10)")
+    })?;
     let next = first
         .checked_add_months(chrono::Months::new(1))
         .context("month out of range")?;
@@ -126,7 +127,11 @@ pub async fn build(engine: &Engine, cfg: &Config, month: &str) -> anyhow::Result
         departments,
         findings: counts
             .into_iter()
-            .map(|((rule, severity), count)| FindingCount { rule, severity, count })
+            .map(|((rule, severity), count)| FindingCount {
+                rule,
+                severity,
+                count,
+            })
             .collect(),
         findings_evaluated: true,
     })
@@ -165,7 +170,10 @@ pub async fn run(engine: &Engine, cfg: &Config, args: &ReportArgs) -> anyhow::Re
     }
     if !args.mail_to.is_empty() {
         let smtp = smtp_settings(cfg)?;
-        let subject = format!("{} — monthly KPI report 每月關鍵指標報告 {}", data.org_name, data.month);
+        let subject = format!(
+            "{} — monthly KPI report 每月關鍵指標報告 {}",
+            data.org_name, data.month
+        );
         send_report(&smtp, &args.mail_to, &subject, &html, pdf.as_deref()).await?;
     }
     Ok(written)

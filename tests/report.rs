@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
 
@@ -71,33 +69,9 @@ fn report_renders_in_chromium_with_the_kpi_numbers_and_is_mailed() {
     let set = repo().join("sample-data/conformance/hk");
     let (tmp, cfg, _) = build_lake(&set);
 
-    // A real SMTP server (aiosmtpd) that writes what it receives.
-    let check = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "this test needs `pip install aiosmtpd` (scripts/test installs it)"
-    );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let inbox = tmp.path().join("inbox");
-    let mut sink = Command::new("python3")
-        .arg(repo().join("dashboards/tests/support/smtp_sink.py"))
-        .arg(port.to_string())
-        .arg(&inbox)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(sink.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready.trim(), "READY");
+    let sink = SmtpSink::start(&inbox);
+    let port = sink.port;
 
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!(
@@ -121,8 +95,6 @@ fn report_renders_in_chromium_with_the_kpi_numbers_and_is_mailed() {
             "ceo@harbour.example,cfo@harbour.example",
         ],
     );
-    let _ = sink.kill();
-    let _ = sink.wait();
     assert!(String::from_utf8_lossy(&out.stdout).contains("mailed to"));
 
     // The page, as Chromium renders it, carries every KPI with the value `kpi` computes.

@@ -1,0 +1,433 @@
+//! `auditlake alerts …`: rules, evaluation, the delivery loop, silences and acknowledgements.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use auditlake_alerts::rules::{self, Rule};
+use auditlake_alerts::{AlertsConfig, DeptAdmin, Matcher, NewSilence, Store};
+use auditlake_core::Config;
+use auditlake_core::time::{format_utc_millis, parse_instant};
+use auditlake_query::Engine;
+use auditlake_query::format::to_json_rows;
+use chrono::{DateTime, Utc};
+use clap::{Subcommand, ValueEnum};
+
+use crate::cli::runtime;
+
+#[derive(Subcommand)]
+pub enum AlertsCmd {
+    /// Evaluate every enabled rule at an instant and print the findings.
+    Evaluate {
+        /// The evaluation instant (RFC 3339, or a local date/time in the org's timezone).
+        #[arg(long)]
+        now: String,
+        /// Start of the window of event rules (default: now − 24 h).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value = "table")]
+        format: FindingsFmt,
+    },
+    /// List the rules (built-in and from `rules_dir`) with their severity, kind and schedule.
+    Rules,
+    /// One rule's findings with their evidence.
+    Test {
+        rule: String,
+        #[arg(long)]
+        now: String,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value = "table")]
+        format: FindingsFmt,
+    },
+    /// Evaluate on schedule, track alerts (fire, repeat, resolve) and deliver through the channels.
+    Run {
+        /// One evaluation and delivery, then exit.
+        #[arg(long)]
+        once: bool,
+        /// With --once: evaluate at this instant instead of the clock (replaying history).
+        #[arg(long, requires = "once")]
+        now: Option<String>,
+        /// Seconds between evaluations (default: the shortest rule schedule).
+        #[arg(long)]
+        interval: Option<u64>,
+    },
+    /// Silences: mute matching alerts for a while.
+    #[command(subcommand)]
+    Silence(SilenceCmd),
+    /// Acknowledge a firing alert: no more repeats of this episode (it still resolves).
+    Ack {
+        rule: String,
+        key: String,
+        #[arg(long)]
+        author: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// The alerts and their state (firing, resolved, acknowledged).
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum SilenceCmd {
+    /// Add a silence: `--match rule=mass_*` `--match dept=d03` (`=`, `!=`, `*` wildcards;
+    /// names: rule, key, severity, dept).
+    Add {
+        #[arg(long = "match", required = true)]
+        matchers: Vec<String>,
+        /// How long, e.g. 2h, 30m, 1d.
+        #[arg(long, conflicts_with = "until")]
+        r#for: Option<String>,
+        /// Until an instant (RFC 3339 or local date/time).
+        #[arg(long)]
+        until: Option<String>,
+        /// From an instant (default: now); with --for, the duration counts from here.
+        #[arg(long)]
+        start: Option<String>,
+        #[arg(long)]
+        author: String,
+        #[arg(long)]
+        comment: String,
+    },
+    /// List active silences (with --all, expired ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// End a silence now.
+    Expire { id: String },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub enum FindingsFmt {
+    Table,
+    Json,
+}
+
+/// Loads the rules, reporting (not failing on) the malformed ones.
+fn load_rules(cfg: &Config) -> Vec<Rule> {
+    let (rules, errors) = rules::load_rules(cfg);
+    for e in &errors {
+        eprintln!("auditlake: rule skipped: {e}");
+    }
+    rules
+}
+
+fn alerts_config(cfg: &Config) -> anyhow::Result<AlertsConfig> {
+    match &cfg.source {
+        Some(path) => AlertsConfig::from_toml(&std::fs::read_to_string(path)?),
+        None => Ok(AlertsConfig::default()),
+    }
+}
+
+fn store(cfg: &Config) -> anyhow::Result<Store> {
+    Store::open(cfg.lake.local()?)
+}
+
+fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
+    let d = rules::parse_schedule(s).map_err(|e| anyhow::anyhow!("--for {s:?}: {e}"))?;
+    Ok(chrono::Duration::from_std(d)?)
+}
+
+fn to_utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).expect("instant in range")
+}
+
+/// The department admins of the directory (role `dept_admin`), for routing by department.
+async fn dept_admins(engine: &Engine) -> anyhow::Result<HashMap<String, Vec<DeptAdmin>>> {
+    let rows = to_json_rows(
+        &engine
+            .run("SELECT dept_id, user_id, email FROM users WHERE role = 'dept_admin' AND left_at IS NULL ORDER BY dept_id, user_id")
+            .await?,
+    )?;
+    let mut map: HashMap<String, Vec<DeptAdmin>> = HashMap::new();
+    for r in rows {
+        map.entry(r["dept_id"].as_str().unwrap_or_default().to_string())
+            .or_default()
+            .push(DeptAdmin {
+                user_id: r["user_id"].as_str().unwrap_or_default().to_string(),
+                email: r["email"].as_str().map(str::to_string),
+            });
+    }
+    Ok(map)
+}
+
+/// One evaluation at `now_ms` and its delivery. Returns whether every rule ran.
+async fn evaluate_and_deliver(
+    cfg: &Config,
+    alerts: &AlertsConfig,
+    store: &Store,
+    now_ms: i64,
+) -> anyhow::Result<bool> {
+    let engine = Engine::open(cfg).await?;
+    let rules = load_rules(cfg);
+    let (findings, errors) = rules::evaluate(&engine, cfg, &rules, now_ms, None).await?;
+    for e in &errors {
+        eprintln!("auditlake: rule failed: {e}");
+    }
+    let failed: Vec<&str> = errors.iter().filter_map(|e| e.rule.as_deref()).collect();
+    let evaluated: Vec<String> = rules
+        .iter()
+        .filter(|r| r.enabled && !failed.contains(&r.id.as_str()))
+        .map(|r| r.id.clone())
+        .collect();
+    let admins = dept_admins(&engine).await?;
+    let report = auditlake_alerts::deliver_scoped(
+        store,
+        alerts,
+        &findings,
+        Some(&evaluated),
+        to_utc(now_ms),
+        &admins,
+    )
+    .await?;
+    println!(
+        "{} evaluated {} rules: {} findings, {} firing ({} new, {} resolved, {} silenced); {} notifications sent, {} failed, {} dead",
+        format_utc_millis(now_ms),
+        evaluated.len(),
+        findings.len(),
+        report.recorded.firing,
+        report.recorded.new,
+        report.recorded.resolved,
+        report.recorded.silenced,
+        report.flushed.sent,
+        report.flushed.failed,
+        report.flushed.dead,
+    );
+    Ok(errors.is_empty())
+}
+
+pub fn run(cfg: &Config, cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AlertsCmd::Rules => {
+            print!("{}", rules::render_rules_table(&load_rules(cfg)));
+            Ok(ExitCode::SUCCESS)
+        }
+        AlertsCmd::Evaluate { now, since, format } => {
+            evaluate(cfg, load_rules(cfg), &now, since, format, false)
+        }
+        AlertsCmd::Test {
+            rule,
+            now,
+            since,
+            format,
+        } => {
+            let mut rules = load_rules(cfg);
+            rules.retain(|r| r.id == rule);
+            if rules.is_empty() {
+                anyhow::bail!("no rule `{rule}`\n  hint: `auditlake alerts rules` lists them");
+            }
+            rules[0].enabled = true;
+            evaluate(cfg, rules, &now, since, format, true)
+        }
+        AlertsCmd::Run {
+            once,
+            now,
+            interval,
+        } => {
+            let alerts = alerts_config(cfg)?;
+            let store = store(cfg)?;
+            let rt = runtime()?;
+            if once {
+                let now_ms = match now {
+                    Some(n) => parse_instant(&n, cfg.timezone)?,
+                    None => Utc::now().timestamp_millis(),
+                };
+                let ok = rt.block_on(evaluate_and_deliver(cfg, &alerts, &store, now_ms))?;
+                return Ok(if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                });
+            }
+            let every = match interval {
+                Some(s) => Duration::from_secs(s.max(1)),
+                None => load_rules(cfg)
+                    .iter()
+                    .filter(|r| r.enabled)
+                    .map(|r| r.schedule)
+                    .min()
+                    .unwrap_or(Duration::from_secs(300)),
+            };
+            eprintln!(
+                "auditlake: evaluating every {}s; Ctrl-C to stop",
+                every.as_secs()
+            );
+            rt.block_on(async {
+                loop {
+                    if let Err(e) =
+                        evaluate_and_deliver(cfg, &alerts, &store, Utc::now().timestamp_millis())
+                            .await
+                    {
+                        eprintln!("auditlake: evaluation failed (will retry): {e:#}");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = tokio::signal::ctrl_c() => break,
+                    }
+                }
+                anyhow::Ok(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AlertsCmd::Silence(SilenceCmd::Add {
+            matchers,
+            r#for,
+            until,
+            start,
+            author,
+            comment,
+        }) => {
+            let now = Utc::now();
+            let starts_at = start
+                .map(|s| parse_instant(&s, cfg.timezone))
+                .transpose()?
+                .map(to_utc);
+            let ends_at = match (r#for, until) {
+                (Some(d), _) => starts_at.unwrap_or(now) + parse_duration(&d)?,
+                (None, Some(u)) => to_utc(parse_instant(&u, cfg.timezone)?),
+                (None, None) => {
+                    anyhow::bail!("say how long: --for 2h or --until 2026-10-09T18:00:00+08:00")
+                }
+            };
+            let matchers = matchers
+                .iter()
+                .map(|m| Matcher::parse(m))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let s = store(cfg)?.add_silence(
+                NewSilence {
+                    matchers,
+                    starts_at,
+                    ends_at,
+                    created_by: author,
+                    comment,
+                },
+                now,
+            )?;
+            println!("silence {} until {}", s.id, s.ends_at.to_rfc3339());
+            Ok(ExitCode::SUCCESS)
+        }
+        AlertsCmd::Silence(SilenceCmd::List { all }) => {
+            let list = store(cfg)?.list_silences(Utc::now(), all)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!(list.iter().map(|s| serde_json::json!({
+                "id": s.id,
+                "matchers": s.matchers.iter().map(|m| format!("{m}")).collect::<Vec<_>>(),
+                "starts_at": s.starts_at.to_rfc3339(),
+                "ends_at": s.ends_at.to_rfc3339(),
+                "created_by": s.created_by,
+                "comment": s.comment,
+            })).collect::<Vec<_>>())
+                )?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AlertsCmd::Silence(SilenceCmd::Expire { id }) => {
+            if store(cfg)?.expire_silence(&id, Utc::now())? {
+                println!("silence {id} expired");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                anyhow::bail!("no active silence {id}\n  hint: `auditlake alerts silence list`")
+            }
+        }
+        AlertsCmd::Ack {
+            rule,
+            key,
+            author,
+            comment,
+        } => {
+            if store(cfg)?.acknowledge(&rule, &key, &author, &comment, Utc::now())? {
+                println!("acknowledged {rule} {key}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                anyhow::bail!("no firing alert ({rule}, {key})\n  hint: `auditlake alerts list`")
+            }
+        }
+        AlertsCmd::List => {
+            let alerts = store(cfg)?.alerts()?;
+            println!("{}", serde_json::to_string_pretty(&alerts)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn evaluate(
+    cfg: &Config,
+    rules: Vec<Rule>,
+    now: &str,
+    since: Option<String>,
+    format: FindingsFmt,
+    evidence: bool,
+) -> anyhow::Result<ExitCode> {
+    let now_ms = parse_instant(now, cfg.timezone)?;
+    let since_ms = since.map(|s| parse_instant(&s, cfg.timezone)).transpose()?;
+    let (findings, errors) = runtime()?.block_on(async {
+        let engine = Engine::open(cfg).await?;
+        rules::evaluate(&engine, cfg, &rules, now_ms, since_ms).await
+    })?;
+    for e in &errors {
+        eprintln!("auditlake: rule failed: {e}");
+    }
+    match format {
+        FindingsFmt::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
+        FindingsFmt::Table => print!("{}", rules::render_findings_table(&findings, evidence)),
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Registers the alert history as the SQL table `findings` (every finding of every evaluation
+/// recorded by `alerts run`), when the lake has an alert store.
+pub async fn register_findings(engine: &Engine, cfg: &Config) -> anyhow::Result<()> {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+
+    let lake = cfg.lake.local()?;
+    let rows = if auditlake_core::LakeLayout::new(lake)
+        .alerts()
+        .join("alerts.db")
+        .exists()
+    {
+        store(cfg)?.findings_history()?
+    } else {
+        Vec::new()
+    };
+    let names = [
+        "eval_at", "rule", "key", "severity", "ts", "dept_id", "summary", "fields",
+    ];
+    let schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, *n == "dept_id"))
+            .collect::<Vec<_>>(),
+    ));
+    let col = |f: &dyn Fn(&auditlake_alerts::store::HistoryRow) -> Option<String>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<StringArray>())
+    };
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            col(&|r| Some(r.eval_at.clone())),
+            col(&|r| Some(r.rule.clone())),
+            col(&|r| Some(r.key.clone())),
+            col(&|r| Some(r.severity.clone())),
+            col(&|r| Some(r.ts.clone())),
+            col(&|r| r.dept_id.clone()),
+            col(&|r| Some(r.summary.clone())),
+            col(&|r| Some(r.fields.clone())),
+        ],
+    )?;
+    engine.ctx().register_table(
+        "findings",
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
+    Ok(())
+}
