@@ -23,10 +23,10 @@ fn report_peak_rss() {
     if std::env::var_os("AUDITLAKE_REPORT_PEAK_RSS").is_none() {
         return;
     }
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
-            let kb = line.split_whitespace().nth(1).unwrap_or("0");
-            eprintln!("peak_rss_kb={kb}");
-        }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+    {
+        let kb = line.split_whitespace().nth(1).unwrap_or("0");
+        eprintln!("peak_rss_kb={kb}");
     }
 }

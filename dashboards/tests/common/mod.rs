@@ -13,7 +13,9 @@ use serde_json::Value;
 pub fn conformance_dir() -> PathBuf {
     let dir = std::env::var_os("AUDITLAKE_CONFORMANCE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-data/conformance"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-data/conformance")
+        });
     assert!(
         dir.join("hk/expected/kpi-1.json").is_file(),
         "conformance data not found at {} (set AUDITLAKE_CONFORMANCE to the folder holding hk/ and london/)",
