@@ -143,3 +143,101 @@ fn rules_cases() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+#[test]
+fn kpi_by_department_adds_up_to_the_organisation() {
+    let set = repo().join("sample-data/conformance/hk");
+    let (_tmp, cfg, _) = build_lake(&set);
+    let args = [
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-31",
+        "--format",
+        "json",
+    ];
+    let org = run_json(&cfg, &[&["kpi"][..], &args[..]].concat());
+    let by = run_json(&cfg, &[&["kpi", "--by", "dept"][..], &args[..]].concat());
+    let depts = by["departments"].as_array().unwrap();
+    let users: std::collections::BTreeSet<String> =
+        std::fs::read_to_string(set.join("data/users.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["dept_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+    assert_eq!(
+        depts.len(),
+        users.len(),
+        "one entry per department with users"
+    );
+    let sum = |kpi: &str, field: &str| -> u64 {
+        depts
+            .iter()
+            .map(|d| d["kpis"][kpi][field].as_u64().unwrap())
+            .sum()
+    };
+    // Every user sits in exactly one department, so headcounts and check-ins add up.
+    for (kpi, field) in [
+        ("active_user_rate", "headcount"),
+        ("active_user_rate", "employees"),
+        ("active_user_rate", "mau"),
+        ("attendance_checkin_rate", "checkins"),
+        ("attendance_checkin_rate", "expected"),
+        ("calendar_adoption_rate", "users"),
+        ("secure_login_rate", "logins"),
+    ] {
+        assert_eq!(
+            sum(kpi, field),
+            org["kpis"][kpi][field].as_u64().unwrap(),
+            "{kpi}.{field}"
+        );
+    }
+    for d in depts {
+        assert!(
+            d["name"].as_str().is_some_and(|n| !n.is_empty()),
+            "department names come from the directory"
+        );
+        assert_eq!(d["kpis"]["dept_coverage"]["departments"], 1);
+    }
+    let table = String::from_utf8(
+        run(
+            &cfg,
+            &[
+                "kpi",
+                "--by",
+                "dept",
+                "--from",
+                "2026-10-01",
+                "--to",
+                "2026-10-31",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert!(table.contains("活躍用戶率") && table.contains(depts[0]["name"].as_str().unwrap()));
+    let csv = String::from_utf8(
+        run(
+            &cfg,
+            &[
+                "kpi",
+                "--by",
+                "dept",
+                "--from",
+                "2026-10-01",
+                "--to",
+                "2026-10-31",
+                "--format",
+                "csv",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert!(csv.starts_with("dept_id,kpi,field,value\n"));
+}
