@@ -27,12 +27,15 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 use ipnet::IpNet;
+use serde::Deserializer as _;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()
 }
 
+#[cfg(test)]
 fn days(d: NaiveDate) -> i32 {
     (d - epoch()).num_days() as i32
 }
@@ -61,6 +64,50 @@ fn all_scalar(args: &[ColumnarValue]) -> bool {
     args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)))
 }
 
+/// The UTC offset of instants, looked up once per UTC hour: when the offset is the same at the
+/// first and the last millisecond of an hour, no transition lies inside it (time zones change at
+/// most once an hour), so every instant of that hour has it. Otherwise each instant is looked up.
+/// Rows sorted by time hit the cache almost always.
+struct OffsetCache {
+    tz: Tz,
+    hour: i64,
+    offset: Option<i64>,
+}
+
+impl OffsetCache {
+    const HOUR: i64 = 3_600_000;
+
+    fn new(tz: Tz) -> OffsetCache {
+        OffsetCache {
+            tz,
+            hour: i64::MIN,
+            offset: None,
+        }
+    }
+
+    fn lookup(&self, ms: i64) -> Option<i64> {
+        use chrono::{Offset, TimeZone};
+        let t = chrono::DateTime::from_timestamp_millis(ms)?.naive_utc();
+        Some(i64::from(self.tz.offset_from_utc_datetime(&t).fix().local_minus_utc()) * 1000)
+    }
+
+    /// Local time minus UTC, in ms, at instant `ms` (`None` out of chrono's range).
+    fn offset_ms(&mut self, ms: i64) -> Option<i64> {
+        let h = ms.div_euclid(Self::HOUR);
+        if h != self.hour {
+            self.hour = h;
+            let start = h.checked_mul(Self::HOUR);
+            let a = start.and_then(|s| self.lookup(s));
+            let b = start.and_then(|s| self.lookup(s + Self::HOUR - 1));
+            self.offset = if a == b { a } else { None };
+        }
+        match self.offset {
+            Some(o) => Some(o),
+            None => self.lookup(ms),
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct LocalDay {
     tz: Tz,
@@ -80,9 +127,15 @@ impl ScalarUDFImpl for LocalDay {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.number_rows.max(1);
         let ts = ts_array(&args.args[0], n)?;
+        let mut offsets = OffsetCache::new(self.tz);
         let out: Date32Array = ts
             .iter()
-            .map(|v| v.map(|ms| days(time::local_day(ms, self.tz))))
+            .map(|v| {
+                v.and_then(|ms| {
+                    let local = ms + offsets.offset_ms(ms)?;
+                    Some(local.div_euclid(86_400_000) as i32)
+                })
+            })
             .collect();
         finish(Arc::new(out), all_scalar(&args.args))
     }
@@ -105,14 +158,16 @@ impl ScalarUDFImpl for LocalHour {
         Ok(DataType::Int32)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        use chrono::{TimeZone, Timelike};
         let n = args.number_rows.max(1);
         let ts = ts_array(&args.args[0], n)?;
+        let mut offsets = OffsetCache::new(self.tz);
         let out: Int32Array = ts
             .iter()
             .map(|v| {
-                v.and_then(|ms| self.tz.timestamp_millis_opt(ms).single())
-                    .map(|t| t.hour() as i32)
+                v.and_then(|ms| {
+                    let local = ms + offsets.offset_ms(ms)?;
+                    Some(local.div_euclid(3_600_000).rem_euclid(24) as i32)
+                })
             })
             .collect();
         finish(Arc::new(out), all_scalar(&args.args))
@@ -168,10 +223,58 @@ struct JsonGet {
     sig: Signature,
 }
 
+/// A top-level field of a JSON object text, or `None` when the text is not a JSON object or has
+/// no such field. Same answer as parsing the whole text into a `serde_json::Value` and taking the
+/// field (the last one when a key repeats), but only the wanted field is built: the other values
+/// are checked and skipped without allocating.
 fn json_field(text: &str, key: &str) -> Option<Value> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(mut m)) => m.remove(key),
-        _ => None,
+    let mut de = serde_json::Deserializer::from_str(text);
+    let found = de.deserialize_map(FieldOf(key)).ok()?;
+    de.end().ok()?;
+    found
+}
+
+/// Visits a JSON object, keeping only the value of one key.
+struct FieldOf<'k>(&'k str);
+
+impl<'de> Visitor<'de> for FieldOf<'_> {
+    type Value = Option<Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(hit) = map.next_key_seed(KeyIs(self.0))? {
+            if hit {
+                found = Some(map.next_value::<Value>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A map key, compared with the wanted one without allocating when it has no escapes.
+struct KeyIs<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<bool, E> {
+        Ok(v == self.0)
     }
 }
 
@@ -331,4 +434,77 @@ pub fn register(
         ctx.register_udf(u);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference: parse the whole text, take the field.
+    fn json_field_full(text: &str, key: &str) -> Option<Value> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(mut m)) => m.remove(key),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn json_field_agrees_with_a_full_parse() {
+        let texts = [
+            r#"{"to":"u1","reply_to":"m9","final":true}"#,
+            r#"{"a":{"to":"nested"},"to":null}"#,
+            r#"{"to":{"x":[1,2,{"y":"z"}]},"n":1.5e3}"#,
+            r#"{"t\u006f":"escaped key","b":"x\"y"}"#,
+            r#"{"to":"first","to":"last"}"#,
+            r#" { "to" : 42 , "f" : -0.25 } "#,
+            r#"{"to":"u1"} trailing"#,
+            r#"{"to":"u1","bad":}"#,
+            r#"{"to":"u1","bad":"\q"}"#,
+            r#"["to","u1"]"#,
+            r#""to""#,
+            "42",
+            "",
+            "not json",
+            r#"{"to":"u1""#,
+            r#"{}"#,
+            r#"{"final":"TRUE","process":"leave","amount":"12.5"}"#,
+            r#"{"to":"中文","emoji":"\ud83d\ude00"}"#,
+        ];
+        for t in texts {
+            for k in ["to", "final", "process", "x", "amount", "n", "f"] {
+                assert_eq!(json_field(t, k), json_field_full(t, k), "{t:?} / {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn offset_cache_matches_chrono_across_dst() {
+        use chrono::{TimeZone, Timelike};
+        for tz in [
+            chrono_tz::Asia::Hong_Kong,
+            chrono_tz::Europe::Berlin,
+            chrono_tz::America::St_Johns,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::Asia::Kolkata,
+        ] {
+            let mut c = OffsetCache::new(tz);
+            // 2026-03-01 .. 2026-11-15 every 7 minutes 13 seconds, covering both DST changes
+            let mut ms = 1_772_323_200_000i64;
+            while ms < 1_794_700_800_000 {
+                let local = ms + c.offset_ms(ms).unwrap();
+                let t = tz.timestamp_millis_opt(ms).unwrap();
+                assert_eq!(
+                    local.div_euclid(86_400_000) as i32,
+                    days(time::local_day(ms, tz)),
+                    "{tz} {ms}"
+                );
+                assert_eq!(
+                    local.div_euclid(3_600_000).rem_euclid(24) as u32,
+                    t.hour(),
+                    "{tz} {ms}"
+                );
+                ms += 433_000;
+            }
+        }
+    }
 }
