@@ -692,6 +692,49 @@ pub async fn auditlake_kpis(cfg: &Config, p: &Period, warm_runs: usize) -> anyho
     Ok(out)
 }
 
+/// `EXPLAIN ANALYZE` of every query of one KPI (tables materialised as `kpi::compute_one` does),
+/// on the lake of `cfg`, with DataFusion's metrics: where the time of a KPI goes.
+/// `key` is a KPI name, or the path of a `.sql` file written like a KPI file (to try a variant).
+pub async fn explain_kpi(cfg: &Config, p: &Period, key: &str) -> anyhow::Result<String> {
+    let engine = Engine::open(cfg).await?;
+    let params = kpi::prepare(&engine, cfg, p, &Scope::Organisation).await?;
+    let text = if key.ends_with(".sql") && Path::new(key).is_file() {
+        std::fs::read_to_string(key)?
+    } else {
+        kpi::KPIS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .with_context(|| format!("no KPI {key}"))?
+            .1
+            .to_string()
+    };
+    let text = text.as_str();
+    let mut out = String::new();
+    for seg in kpi::parse_segments(text)? {
+        let (name, sql) = match &seg {
+            Segment::Table { name, sql } => (format!("table {name}"), sql),
+            Segment::Part { name, sql, .. } => (format!("part {name}"), sql),
+        };
+        let sql = bind(sql, &params)?;
+        let t = Instant::now();
+        let batches = engine.run(&format!("EXPLAIN ANALYZE {sql}")).await?;
+        out.push_str(&format!(
+            "== {key}: {name} ({})\n{}\n",
+            fmt_secs(t.elapsed().as_secs_f64()),
+            auditlake_query::format::render(
+                &batches,
+                auditlake_query::format::OutputFormat::Table
+            )?
+        ));
+        if let Segment::Table { .. } = seg {
+            // register the table for the parts below, as the KPI run does
+            let only = format!("-- @table {}\n{sql}", name.trim_start_matches("table "));
+            kpi::compute_one(&engine, key, &only, &params).await?;
+        }
+    }
+    Ok(out)
+}
+
 /// The period of the generated data: its first `days` local days.
 pub fn period_of(data: &Data, cfg: &Config) -> anyhow::Result<Period> {
     let from = data.opts.start;

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use auditlake_benches::{RunOptions, Scale, render, run};
+use auditlake_benches::{RunOptions, Scale, explain_kpi, period_of, prepare_data, render, run};
 use clap::Parser;
 
 /// auditlake vs DuckDB: ingest and the 12 monthly KPIs on the same generated organisation.
@@ -35,6 +35,11 @@ struct Args {
     /// Skip DuckDB loading the JSON Lines files by hand.
     #[arg(long)]
     no_json_load: bool,
+    /// Only print DataFusion's EXPLAIN ANALYZE of each query of this KPI (e.g.
+    /// `message_response_time`, or a `.sql` file in the KPI file format) on the lake of an
+    /// earlier run at the same scale.
+    #[arg(long, value_name = "KPI")]
+    explain: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +49,19 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| ((a.events as f64) / (f64::from(a.days.max(1)) * 25.0)).ceil() as usize)
         .max(1);
     let dir = a.dir.join(format!("u{users}-d{}-f{}", a.days, a.files));
+    if let Some(key) = &a.explain {
+        let scale = Scale {
+            users,
+            days: a.days,
+            files: a.files,
+        };
+        let data = prepare_data(&dir, &scale)?;
+        let cfg = auditlake_core::Config::load(&data.config_file)?;
+        let period = period_of(&data, &cfg)?;
+        let rt = tokio::runtime::Runtime::new()?;
+        print!("{}", rt.block_on(explain_kpi(&cfg, &period, key))?);
+        return Ok(());
+    }
     let report = run(&RunOptions {
         dir,
         scale: Scale {
