@@ -108,69 +108,56 @@ impl OffsetCache {
     }
 }
 
+/// `local_day(ts)` and `local_hour(ts)`: the same offset lookup, two ways of reading the local time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum LocalPart {
+    Day,
+    Hour,
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct LocalDay {
+struct LocalTime {
     tz: Tz,
+    part: LocalPart,
     sig: Signature,
 }
 
-impl ScalarUDFImpl for LocalDay {
+impl ScalarUDFImpl for LocalTime {
     fn name(&self) -> &str {
-        "local_day"
+        match self.part {
+            LocalPart::Day => "local_day",
+            LocalPart::Hour => "local_hour",
+        }
     }
     fn signature(&self) -> &Signature {
         &self.sig
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Date32)
+        Ok(match self.part {
+            LocalPart::Day => DataType::Date32,
+            LocalPart::Hour => DataType::Int32,
+        })
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.number_rows.max(1);
         let ts = ts_array(&args.args[0], n)?;
         let mut offsets = OffsetCache::new(self.tz);
-        let out: Date32Array = ts
+        let local = ts
             .iter()
-            .map(|v| {
-                v.and_then(|ms| {
-                    let local = ms + offsets.offset_ms(ms)?;
-                    Some(local.div_euclid(86_400_000) as i32)
-                })
-            })
-            .collect();
-        finish(Arc::new(out), all_scalar(&args.args))
-    }
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct LocalHour {
-    tz: Tz,
-    sig: Signature,
-}
-
-impl ScalarUDFImpl for LocalHour {
-    fn name(&self) -> &str {
-        "local_hour"
-    }
-    fn signature(&self) -> &Signature {
-        &self.sig
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Int32)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let n = args.number_rows.max(1);
-        let ts = ts_array(&args.args[0], n)?;
-        let mut offsets = OffsetCache::new(self.tz);
-        let out: Int32Array = ts
-            .iter()
-            .map(|v| {
-                v.and_then(|ms| {
-                    let local = ms + offsets.offset_ms(ms)?;
-                    Some(local.div_euclid(3_600_000).rem_euclid(24) as i32)
-                })
-            })
-            .collect();
-        finish(Arc::new(out), all_scalar(&args.args))
+            .map(|v| v.and_then(|ms| Some(ms + offsets.offset_ms(ms)?)));
+        let out: ArrayRef = match self.part {
+            LocalPart::Day => Arc::new(
+                local
+                    .map(|l| l.map(|l| l.div_euclid(86_400_000) as i32))
+                    .collect::<Date32Array>(),
+            ),
+            LocalPart::Hour => Arc::new(
+                local
+                    .map(|l| l.map(|l| l.div_euclid(3_600_000).rem_euclid(24) as i32))
+                    .collect::<Int32Array>(),
+            ),
+        };
+        finish(out, all_scalar(&args.args))
     }
 }
 
@@ -400,11 +387,16 @@ pub fn register(
     let one = |t: DataType| Signature::uniform(1, vec![t], Volatility::Immutable);
     let ts_any = Signature::any(1, Volatility::Immutable);
     let mut udfs: Vec<ScalarUDF> = vec![
-        ScalarUDF::from(LocalDay {
+        ScalarUDF::from(LocalTime {
             tz,
+            part: LocalPart::Day,
             sig: ts_any.clone(),
         }),
-        ScalarUDF::from(LocalHour { tz, sig: ts_any }),
+        ScalarUDF::from(LocalTime {
+            tz,
+            part: LocalPart::Hour,
+            sig: ts_any,
+        }),
         ScalarUDF::from(IsWorkday {
             holidays: {
                 let mut h = holidays.to_vec();
