@@ -121,6 +121,10 @@ enum IngestCmd {
         /// Events per commit.
         #[arg(long, default_value_t = 200_000)]
         batch_rows: usize,
+        /// Dedup fingerprints kept in memory (about 30 bytes each) before they are merged into
+        /// the lake's on-disk index; lower it to use less memory.
+        #[arg(long, default_value_t = auditlake_ingest::dedup::DEFAULT_MEM_LIMIT)]
+        index_memory_ids: usize,
     },
     /// Replace the directory snapshot (users and departments).
     Directory {
@@ -197,6 +201,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             format,
             stdin_format,
             batch_rows,
+            index_memory_ids,
         }) => {
             let cfg = load_config(cli.config.as_deref())?;
             let stdin = match stdin_format {
@@ -210,6 +215,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             let opts = IngestOptions {
                 batch_rows,
                 progress: format == SummaryFmt::Text,
+                index_memory_ids,
             };
             let s = auditlake_ingest::ingest_events(cfg.lake.local()?, &inputs, &opts)?;
             for r in &s.rejects {
@@ -330,19 +336,33 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Quarantine { format } => {
             let cfg = load_config(cli.config.as_deref())?;
-            let rows = auditlake_ingest::read_quarantine(cfg.lake.local()?)?;
-            match format {
-                Fmt::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-                _ => {
-                    for q in &rows {
-                        println!(
-                            "{}:{}: field `{}`: {}\n    {}",
-                            q.source, q.line, q.field, q.reason, q.raw
-                        );
-                    }
-                    println!("{} quarantined line(s)", rows.len());
-                }
+            // Streamed: the quarantine can be as big as the worst input ever fed to the lake.
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut n = 0u64;
+            let json = matches!(format, Fmt::Json);
+            if json {
+                write!(out, "[")?;
             }
+            auditlake_ingest::for_each_quarantined(cfg.lake.local()?, |q| {
+                if json {
+                    write!(out, "{}\n  ", if n == 0 { "" } else { "," })?;
+                    serde_json::to_writer(&mut out, &q)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{}:{}: field `{}`: {}\n    {}",
+                        q.source, q.line, q.field, q.reason, q.raw
+                    )?;
+                }
+                n += 1;
+                Ok(())
+            })?;
+            if json {
+                writeln!(out, "{}]", if n == 0 { "" } else { "\n" })?;
+            } else {
+                writeln!(out, "{n} quarantined line(s)")?;
+            }
+            out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate {

@@ -26,7 +26,13 @@ fn commits(cfg: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// The ingest command. `index_memory_ids` small makes the dedup index merge its in-memory part
+/// into on-disk runs every few commits, so crashes also land in the middle of those merges.
 fn ingest_cmd(cfg: &Path, files: &[String]) -> Command {
+    ingest_cmd_with(cfg, files, 2_000_000)
+}
+
+fn ingest_cmd_with(cfg: &Path, files: &[String], index_memory_ids: usize) -> Command {
     let mut c = Command::new(bin());
     c.arg("--config")
         .arg(cfg)
@@ -37,7 +43,9 @@ fn ingest_cmd(cfg: &Path, files: &[String]) -> Command {
             "json",
             "--batch-rows",
             "4000",
+            "--index-memory-ids",
         ])
+        .arg(index_memory_ids.to_string())
         .args(files);
     c.stdout(Stdio::null()).stderr(Stdio::null());
     c
@@ -116,17 +124,22 @@ fn killed_ingest_resumes_to_the_same_lake() {
     );
     let expected = snapshot(&reference);
 
-    // Crashed: abort at each step of the commit protocol, then kill -9 at several points.
+    // Crashed: abort at each step of the commit protocol and of an index merge, then kill -9 at
+    // several points. This lake keeps at most 6000 ids in memory (the reference keeps them
+    // all), so its index is mostly on-disk runs, merged every other commit.
     let crashed = setup(tmp.path(), "crashed");
+    let small = |cfg: &Path| ingest_cmd_with(cfg, &files, 6_000);
     for fault in [
         "tmp_written:1",
         "recorded:1",
         "renamed_one:2",
+        "compacted:1",
         "tmp_written:3",
         "recorded:2",
         "renamed_one:5",
+        "compacted:2",
     ] {
-        let status = ingest_cmd(&crashed, &files)
+        let status = small(&crashed)
             .env("AUDITLAKE_FAULT", fault)
             .status()
             .unwrap();
@@ -137,7 +150,7 @@ fn killed_ingest_resumes_to_the_same_lake() {
     }
     for wait_for in [1usize, 2, 3] {
         let before = commits(&crashed);
-        let mut child = ingest_cmd(&crashed, &files).spawn().unwrap();
+        let mut child = small(&crashed).spawn().unwrap();
         loop {
             if child.try_wait().unwrap().is_some() || commits(&crashed) >= before + wait_for {
                 break;
@@ -148,8 +161,16 @@ fn killed_ingest_resumes_to_the_same_lake() {
         let _ = child.wait();
     }
     // The same command, to the end.
-    let status = ingest_cmd(&crashed, &files).status().unwrap();
+    let status = small(&crashed).status().unwrap();
     assert!(status.success());
+    let runs = walk(&crashed.parent().unwrap().join("lake/_ingest/ids"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "run"))
+        .count();
+    assert!(
+        runs >= 1,
+        "the small index limit should have produced on-disk runs"
+    );
     let got = snapshot(&crashed);
     assert_eq!(got.1, expected.1, "the quarantine differs after crashes");
     assert!(
@@ -157,6 +178,16 @@ fn killed_ingest_resumes_to_the_same_lake() {
         "the events differ after crashes ({} vs {} bytes of CSV)",
         got.0.len(),
         expected.0.len()
+    );
+    // Once more: everything is a duplicate now, found in the on-disk runs.
+    let again = small(&crashed).stdout(Stdio::piped()).output().unwrap();
+    assert!(again.status.success());
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["written"], 0, "{again}");
+    assert_eq!(
+        again["duplicates"].as_u64().unwrap() + again["quarantined"].as_u64().unwrap(),
+        again["lines"].as_u64().unwrap(),
+        "{again}"
     );
     // No temporary files are left behind.
     let leftovers: Vec<_> = walk(&crashed.parent().unwrap().join("lake"))

@@ -5,7 +5,8 @@
 //! <lake>/directory/CURRENT                                  id of the current directory snapshot
 //! <lake>/directory/<id>/users.parquet, departments.parquet  directory snapshots (never overwritten)
 //! <lake>/_quarantine/<commit>.jsonl                         rejected input lines, whole, with reasons
-//! <lake>/_ingest/ids/<commit>.ids                           dedup index segments (event_id fingerprints)
+//! <lake>/_ingest/ids/<commit>.ids, run-<id>.run             dedup index (event_id fingerprints)
+//! <lake>/_ingest/quarantine-keys/…                          the same, for quarantined lines
 //! <lake>/_ingest/commits/<commit>.json                      commit records (what each commit added)
 //! <lake>/_ingest/LOCK                                       one writer at a time
 //! <lake>/_alerts/                                           alert state (owned by the alerts crate)
@@ -47,6 +48,9 @@ impl LakeLayout {
     }
     pub fn id_index(&self) -> PathBuf {
         self.ingest_state().join("ids")
+    }
+    pub fn quarantine_keys(&self) -> PathBuf {
+        self.ingest_state().join("quarantine-keys")
     }
     pub fn commits(&self) -> PathBuf {
         self.ingest_state().join("commits")

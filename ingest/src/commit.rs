@@ -39,10 +39,11 @@ pub struct CommitRecord {
 
 /// A testing hook: `AUDITLAKE_FAULT=<point>:<n>` aborts the process (like `kill -9`: no
 /// clean-up runs) at the n-th time this process reaches `point` (`tmp_written`, `recorded`,
-/// `renamed_one`). The crash tests use it to stop at every step of the protocol.
+/// `renamed_one`, and `compacted`: a dedup-index run is in place, the files it merged not yet
+/// deleted). The crash tests use it to stop at every step of the protocol.
 pub fn fault_point(point: &str) {
     use std::sync::atomic::{AtomicU64, Ordering};
-    static HITS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+    static HITS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
     let Ok(spec) = std::env::var("AUDITLAKE_FAULT") else {
         return;
     };
@@ -52,7 +53,8 @@ pub fn fault_point(point: &str) {
     let slot = match point {
         "tmp_written" => 0,
         "recorded" => 1,
-        _ => 2,
+        "renamed_one" => 2,
+        _ => 3,
     };
     let hit = HITS[slot].fetch_add(1, Ordering::SeqCst) + 1;
     if want == point && n.parse::<u64>().ok() == Some(hit) {
@@ -128,7 +130,12 @@ pub fn recover(layout: &LakeLayout) -> anyhow::Result<usize> {
         }
     }
     let mut removed = 0;
-    let mut dirs = vec![layout.commits(), layout.id_index(), layout.quarantine()];
+    let mut dirs = vec![
+        layout.commits(),
+        layout.id_index(),
+        layout.quarantine_keys(),
+        layout.quarantine(),
+    ];
     if let Ok(parts) = fs::read_dir(layout.events()) {
         dirs.extend(parts.filter_map(|e| e.ok().map(|e| e.path())));
     }

@@ -15,7 +15,7 @@ pub mod writer;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use auditlake_core::{LakeLayout, time};
 use chrono::NaiveDate;
@@ -33,6 +33,9 @@ pub struct IngestOptions {
     pub batch_rows: usize,
     /// Show a progress bar (only drawn when standard error is a terminal).
     pub progress: bool,
+    /// Dedup fingerprints kept in memory (about 30 bytes each) before they are merged into the
+    /// on-disk index.
+    pub index_memory_ids: usize,
 }
 
 impl Default for IngestOptions {
@@ -40,6 +43,7 @@ impl Default for IngestOptions {
         IngestOptions {
             batch_rows: 200_000,
             progress: true,
+            index_memory_ids: dedup::DEFAULT_MEM_LIMIT,
         }
     }
 }
@@ -71,17 +75,56 @@ pub struct IngestSummary {
 
 const REJECT_SAMPLE: usize = 20;
 
+/// What is read but not yet committed.
+#[derive(Default)]
+struct Batch {
+    events: Vec<Event>,
+    /// Fingerprints of `events`' ids, in the same order.
+    fps: Vec<u128>,
+    quarantined: Vec<quarantine::Quarantined>,
+    /// Keys of `quarantined`, in the same order.
+    qkeys: Vec<u128>,
+    sources: BTreeSet<String>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.events.len() + self.quarantined.len()
+    }
+    fn clear(&mut self) {
+        self.events.clear();
+        self.fps.clear();
+        self.quarantined.clear();
+        self.qkeys.clear();
+        self.sources.clear();
+    }
+}
+
+/// Drops the items whose `known` flag is set; returns how many it dropped.
+fn drop_known<T>(items: &mut Vec<T>, keys: &mut Vec<u128>, known: &[bool]) -> u64 {
+    let n = known.iter().filter(|k| **k).count();
+    if n > 0 {
+        let mut it = known.iter();
+        items.retain(|_| !*it.next().unwrap());
+        let mut it = known.iter();
+        keys.retain(|_| !*it.next().unwrap());
+    }
+    n as u64
+}
+
 /// Holds the lake's writer lock for the life of the value.
 struct Writer {
     layout: LakeLayout,
     _lock: File,
+    /// Fingerprints of every stored `event_id`.
     index: dedup::IdIndex,
-    quarantine_keys: hashbrown::HashSet<u128>,
+    /// Keys of every quarantined line (so a line is quarantined once, however often it is read).
+    quarantine_keys: dedup::IdIndex,
     seq: u64,
 }
 
 impl Writer {
-    fn open(root: &Path) -> anyhow::Result<(Writer, usize)> {
+    fn open(root: &Path, index_memory_ids: usize) -> anyhow::Result<(Writer, usize)> {
         let layout = LakeLayout::new(root);
         for d in [
             layout.events(),
@@ -106,8 +149,9 @@ impl Writer {
             lock.lock()?;
         }
         let recovered = commit::recover(&layout)?;
-        let index = dedup::IdIndex::load(&layout.id_index())?;
-        let quarantine_keys = quarantine::load_keys(&layout.quarantine())?;
+        let index = dedup::IdIndex::open(&layout.id_index(), index_memory_ids)?;
+        quarantine::ensure_key_index(&layout)?;
+        let quarantine_keys = dedup::IdIndex::open(&layout.quarantine_keys(), index_memory_ids)?;
         Ok((
             Writer {
                 layout,
@@ -131,16 +175,15 @@ impl Writer {
         )
     }
 
-    /// Writes one batch as one commit.
-    fn commit(
-        &mut self,
-        events: &[Event],
-        fps: &[u128],
-        quarantined: &[quarantine::Quarantined],
-        sources: &BTreeSet<String>,
-        summary: &mut IngestSummary,
-    ) -> anyhow::Result<()> {
-        if events.is_empty() && quarantined.is_empty() {
+    /// Writes one batch as one commit and empties it. Its ids and quarantine keys are new to the
+    /// in-memory part of the indexes; those already in the on-disk part are dropped here.
+    fn commit(&mut self, batch: &mut Batch, summary: &mut IngestSummary) -> anyhow::Result<()> {
+        let known = self.index.in_runs(&batch.fps)?;
+        summary.duplicates += drop_known(&mut batch.events, &mut batch.fps, &known);
+        let known = self.quarantine_keys.in_runs(&batch.qkeys)?;
+        drop_known(&mut batch.quarantined, &mut batch.qkeys, &known);
+        if batch.events.is_empty() && batch.quarantined.is_empty() {
+            batch.clear();
             return Ok(());
         }
         let id = self.commit_id();
@@ -153,7 +196,7 @@ impl Writer {
         };
         let mut renames = Vec::new();
         let mut by_day: BTreeMap<NaiveDate, Vec<&Event>> = BTreeMap::new();
-        for e in events {
+        for e in &batch.events {
             by_day.entry(time::utc_date(e.ts)).or_default().push(e);
         }
         for (n, (day, mut evs)) in by_day.into_iter().enumerate() {
@@ -169,20 +212,26 @@ impl Writer {
             summary.partitions.insert(day);
             summary.files += 1;
         }
-        if !fps.is_empty() {
-            let dest = self.layout.id_index().join(format!("{id}.ids"));
-            let tmp = self.layout.id_index().join(format!(".{id}.ids.tmp"));
+        let mut segment = |dir: PathBuf, fps: &[u128]| -> anyhow::Result<Option<PathBuf>> {
+            if fps.is_empty() {
+                return Ok(None);
+            }
+            let dest = dir.join(format!("{id}.ids"));
+            let tmp = dir.join(format!(".{id}.ids.tmp"));
             commit::write_synced(&tmp, &dedup::encode_segment(fps))?;
             renames.push(commit::Rename {
                 tmp: rel(&tmp),
                 dest: rel(&dest),
             });
-        }
-        if !quarantined.is_empty() {
+            Ok(Some(dest))
+        };
+        let id_segment = segment(self.layout.id_index(), &batch.fps)?;
+        let key_segment = segment(self.layout.quarantine_keys(), &batch.qkeys)?;
+        if !batch.quarantined.is_empty() {
             let dest = self.layout.quarantine().join(format!("{id}.jsonl"));
             let tmp = self.layout.quarantine().join(format!(".{id}.jsonl.tmp"));
             let mut text = Vec::new();
-            for q in quarantined {
+            for q in &batch.quarantined {
                 serde_json::to_writer(&mut text, q)?;
                 text.push(b'\n');
             }
@@ -195,15 +244,22 @@ impl Writer {
         let record = commit::CommitRecord {
             commit: id,
             created_at: time::format_utc_millis(chrono::Utc::now().timestamp_millis()),
-            events: events.len() as u64,
-            quarantined: quarantined.len() as u64,
-            sources: sources.iter().cloned().collect(),
+            events: batch.events.len() as u64,
+            quarantined: batch.quarantined.len() as u64,
+            sources: batch.sources.iter().cloned().collect(),
             renames,
         };
         commit::commit(&self.layout, &record)?;
-        summary.written += events.len() as u64;
-        summary.quarantine_new += quarantined.len() as u64;
+        summary.written += batch.events.len() as u64;
+        summary.quarantine_new += batch.quarantined.len() as u64;
         summary.commits += 1;
+        batch.clear();
+        if let Some(p) = id_segment {
+            self.index.committed(p)?;
+        }
+        if let Some(p) = key_segment {
+            self.quarantine_keys.committed(p)?;
+        }
         Ok(())
     }
 }
@@ -236,17 +292,14 @@ pub fn ingest_events(
     inputs: &[Input],
     opts: &IngestOptions,
 ) -> anyhow::Result<IngestSummary> {
-    let (mut w, recovered) = Writer::open(root)?;
+    let (mut w, recovered) = Writer::open(root, opts.index_memory_ids)?;
     let mut summary = IngestSummary {
         recovered_tmp_files: recovered,
         ..Default::default()
     };
     let pb = progress_bar(inputs, opts.progress);
     let batch_rows = opts.batch_rows.max(1);
-    let mut events: Vec<Event> = Vec::with_capacity(batch_rows.min(1 << 20));
-    let mut fps: Vec<u128> = Vec::with_capacity(batch_rows.min(1 << 20));
-    let mut quarantined = Vec::new();
-    let mut sources = BTreeSet::new();
+    let mut batch = Batch::default();
     let now = time::format_utc_millis(chrono::Utc::now().timestamp_millis());
 
     for input in inputs {
@@ -258,7 +311,7 @@ pub fn ingest_events(
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| name.clone())
         };
-        sources.insert(source.clone());
+        batch.sources.insert(source.clone());
         pb.set_message(name.clone());
         let bar = pb.clone();
         let records = input
@@ -270,7 +323,7 @@ pub fn ingest_events(
                 Ok(r) => r,
                 Err(e) => {
                     // Keep what was read before the damage, then tell the user where it stopped.
-                    w.commit(&events, &fps, &quarantined, &sources, &mut summary)?;
+                    w.commit(&mut batch, &mut summary)?;
                     anyhow::bail!(
                         "{name}: cannot read past line {last_line}: {e}\n  hint: the events before it were stored; fix or re-export the file and run the same command again"
                     );
@@ -281,9 +334,9 @@ pub fn ingest_events(
             match rec.parsed {
                 Ok(ev) => {
                     let fp = dedup::fingerprint(&ev.event_id);
-                    if w.index.insert(fp) {
-                        events.push(ev);
-                        fps.push(fp);
+                    if w.index.insert_pending(fp) {
+                        batch.events.push(ev);
+                        batch.fps.push(fp);
                     } else {
                         summary.duplicates += 1;
                     }
@@ -304,27 +357,32 @@ pub fn ingest_events(
                         raw: rec.raw,
                         quarantined_at: now.clone(),
                     };
-                    if w.quarantine_keys.insert(q.key()) {
-                        quarantined.push(q);
+                    let key = q.key();
+                    if w.quarantine_keys.insert_pending(key) {
+                        batch.quarantined.push(q);
+                        batch.qkeys.push(key);
                     }
                 }
             }
-            if events.len() >= batch_rows {
-                w.commit(&events, &fps, &quarantined, &sources, &mut summary)?;
-                events.clear();
-                fps.clear();
-                quarantined.clear();
-                sources.clear();
-                sources.insert(source.clone());
+            if batch.len() >= batch_rows {
+                w.commit(&mut batch, &mut summary)?;
+                batch.sources.insert(source.clone());
             }
         }
     }
-    w.commit(&events, &fps, &quarantined, &sources, &mut summary)?;
+    w.commit(&mut batch, &mut summary)?;
     pb.finish_and_clear();
     Ok(summary)
 }
 
-/// Every quarantined line of the lake, oldest first.
-pub fn read_quarantine(root: &Path) -> anyhow::Result<Vec<quarantine::Quarantined>> {
-    Ok(quarantine::read_all(&LakeLayout::new(root).quarantine())?)
+/// Calls `f` with every quarantined line of the lake, oldest first, one at a time (memory does
+/// not grow with the quarantine).
+pub fn for_each_quarantined(
+    root: &Path,
+    f: impl FnMut(quarantine::Quarantined) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    Ok(quarantine::for_each(
+        &LakeLayout::new(root).quarantine(),
+        f,
+    )?)
 }

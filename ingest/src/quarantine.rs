@@ -4,7 +4,7 @@ use std::fs;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
-use hashbrown::HashSet;
+use auditlake_core::LakeLayout;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -41,38 +41,71 @@ pub fn key(source: &str, line: u64, raw: &str) -> u128 {
     xxh3_128(&buf)
 }
 
-/// Reads the keys of every committed quarantine file.
-pub fn load_keys(dir: &Path) -> io::Result<HashSet<u128>> {
-    let mut keys = HashSet::new();
-    for q in read_all(dir)? {
-        keys.insert(q.key());
+/// Makes sure the quarantine's key index (`_ingest/quarantine-keys/`) exists. A lake written
+/// before it existed gets one built from its quarantine files; the folder appears whole (built
+/// aside, then renamed), so a crash here only means building it again.
+pub fn ensure_key_index(layout: &LakeLayout) -> io::Result<()> {
+    let dir = layout.quarantine_keys();
+    if dir.exists() {
+        return Ok(());
     }
-    Ok(keys)
+    let building = layout.ingest_state().join("quarantine-keys.building");
+    if building.exists() {
+        fs::remove_dir_all(&building)?;
+    }
+    fs::create_dir_all(&building)?;
+    let mut keys = Vec::new();
+    for_each(&layout.quarantine(), |q| {
+        keys.extend_from_slice(&q.key().to_le_bytes());
+        Ok(())
+    })?;
+    if !keys.is_empty() {
+        crate::commit::write_synced(&building.join("existing.ids"), &keys)?;
+    }
+    crate::commit::sync_dir(&building)?;
+    fs::rename(&building, &dir)?;
+    crate::commit::sync_dir(&layout.ingest_state())
 }
 
-/// Every committed quarantine record, oldest commit first.
-pub fn read_all(dir: &Path) -> io::Result<Vec<Quarantined>> {
-    let mut out = Vec::new();
+/// Calls `f` with every committed quarantine record, oldest commit first, one at a time.
+pub fn for_each(dir: &Path, mut f: impl FnMut(Quarantined) -> io::Result<()>) -> io::Result<()> {
     let mut files: Vec<_> = match fs::read_dir(dir) {
         Ok(e) => e
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("jsonl"))
             .collect(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
     files.sort();
-    for f in files {
-        for line in BufReader::new(fs::File::open(&f)?).lines() {
+    for file in files {
+        for (n, line) in BufReader::new(fs::File::open(&file)?).lines().enumerate() {
             let line = line?;
             if line.trim().is_empty() {
                 continue;
             }
             let q: Quarantined = serde_json::from_str(&line).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", f.display()))
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{}:{}: damaged quarantine record: {e}",
+                        file.display(),
+                        n + 1
+                    ),
+                )
             })?;
-            out.push(q);
+            f(q)?;
         }
     }
+    Ok(())
+}
+
+/// Every committed quarantine record, oldest commit first.
+pub fn read_all(dir: &Path) -> io::Result<Vec<Quarantined>> {
+    let mut out = Vec::new();
+    for_each(dir, |q| {
+        out.push(q);
+        Ok(())
+    })?;
     Ok(out)
 }
