@@ -24,11 +24,15 @@ impl Drop for Smtp {
 }
 
 fn sink_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py")
+    manifest_dir().join("tests/support/smtp_sink.py")
 }
 
 /// Starts the SMTP sink on a free port. Fails (does not skip) when aiosmtpd is missing.
 fn start_smtp(auth: Option<&str>) -> Smtp {
+    start_smtp_with(auth, &[])
+}
+
+fn start_smtp_with(auth: Option<&str>, extra: &[String]) -> Smtp {
     let probe = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .output();
@@ -53,6 +57,7 @@ fn start_smtp(auth: Option<&str>) -> Smtp {
     if let Some(a) = auth {
         cmd.args(["--auth", a]);
     }
+    cmd.args(extra);
     let mut child = cmd.spawn().expect("cannot start python3");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
@@ -216,4 +221,160 @@ async fn smtp_down_is_retried_then_delivered() {
         mails[0]["message_id"],
         format!("<{}@example.com>", store.outbox().unwrap()[0].id)
     );
+}
+
+/// A test CA and a server certificate it signed for 127.0.0.1 and localhost, made with the
+/// `openssl` command: `(ca.pem, "server.pem:server.key")`.
+fn test_pki(dir: &Path) -> (PathBuf, String) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("the TLS tests need the `openssl` command (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=auditlake test CA",
+    ];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(&ca);
+    let mut csr = vec!["req", "-subj", "/CN=localhost"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(&csr);
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n\
+         subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        format!(
+            "{}:{}",
+            dir.join("server.pem").display(),
+            dir.join("server.key").display()
+        ),
+    )
+}
+
+fn tls_cfg(port: u16, mode: &str, password_file: &str, ca: Option<&Path>) -> AlertsConfig {
+    let ca = ca
+        .map(|p| format!("ca_file = \"{}\"", p.display()))
+        .unwrap_or_default();
+    AlertsConfig::from_toml(&format!(
+        r#"
+[alerts.delivery]
+max_attempts = 2
+
+[alerts.channels.mail]
+type = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {port}
+tls = "{mode}"
+{ca}
+username = "alerts"
+password_file = "{password_file}"
+from = "auditlake <alerts@example.com>"
+to = ["secops@example.com"]
+
+[[alerts.routes]]
+channels = ["mail"]
+"#
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn starttls_and_implicit_tls_with_an_internal_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, server) = test_pki(dir.path());
+    let pw = support::secret_file(dir.path(), "smtp_password", "smtp-pass-123456");
+    for (mode, flag) in [("starttls", "--starttls"), ("tls", "--tls")] {
+        let smtp = start_smtp_with(
+            Some("alerts:smtp-pass-123456"),
+            &[flag.to_string(), server.clone()],
+        );
+        let state = tempfile::tempdir().unwrap();
+        let store = Store::open(state.path()).unwrap();
+        let f = vec![finding(
+            "chat_history_delete",
+            "e1",
+            Severity::Critical,
+            None,
+        )];
+
+        // The server's CA is not a public one: without `ca_file` the certificate is refused and
+        // nothing is sent in the clear.
+        let cfg = tls_cfg(smtp.port, mode, &pw, None);
+        let rep = deliver(&store, &cfg, &f, at(0), &NoDirectory)
+            .await
+            .unwrap();
+        assert_eq!(rep.flushed.sent, 0, "{mode}: {rep:?}");
+        assert!(received(smtp.dir.path()).is_empty());
+        let err = store.outbox().unwrap()[0]
+            .last_error
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"),
+            "{mode}: {err}"
+        );
+
+        // With the CA trusted, the retry goes through, encrypted.
+        let cfg = tls_cfg(smtp.port, mode, &pw, Some(&ca));
+        let rep = auditlake_alerts::notify::flush(&store, &cfg, at(10))
+            .await
+            .unwrap();
+        assert_eq!(rep.sent, 1, "{mode}: {rep:?}");
+        let mails = received(smtp.dir.path());
+        assert_eq!(mails.len(), 1);
+        let tls = mails[0]["tls"].as_str().unwrap_or_default();
+        assert!(tls.starts_with("TLSv1."), "{mode}: came over {tls:?}");
+        assert_eq!(mails[0]["auth"], true);
+    }
+}
+
+/// This package's folder. Read when the test runs (cargo sets it), not baked in when it was
+/// compiled: a target directory shared between two checkouts must not send a test to the other.
+#[allow(dead_code)]
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }

@@ -1,9 +1,14 @@
 """A real SMTP server for the alerts tests (aiosmtpd).
 
 Usage: python3 smtp_sink.py --port P --dir D [--auth USER:PASSWORD]
+                            [--starttls CERT:KEY | --tls CERT:KEY]
+
+--starttls: the server offers STARTTLS and refuses mail until the client has used it;
+--tls: TLS from the first byte (SMTPS). CERT and KEY are PEM files.
 
 Each accepted message is written to D as N.eml (raw) and N.json (subject, message_id, from, to,
-and the decoded text of every text/* part by content type). Prints READY once listening.
+and the decoded text of every text/* part by content type, and the TLS version the message came
+over, or null). Prints READY once listening.
 """
 
 import argparse
@@ -12,6 +17,7 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import warnings
 from email import policy
@@ -35,7 +41,9 @@ class Sink:
         for part in msg.walk():
             if part.get_content_maintype() == "text":
                 parts[part.get_content_type()] = part.get_content()
+        tls = server.transport.get_extra_info("ssl_object")
         info = {
+            "tls": tls.version() if tls is not None else None,
             "subject": msg["subject"],
             "message_id": msg["message-id"],
             "from": envelope.mail_from,
@@ -60,6 +68,8 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--auth")
+    ap.add_argument("--starttls")
+    ap.add_argument("--tls")
     a = ap.parse_args()
 
     kwargs = {}
@@ -72,6 +82,16 @@ def main():
 
         kwargs = dict(authenticator=authenticator, auth_require_tls=False, auth_required=True)
 
+    def context(spec):
+        cert, key = spec.split(":", 1)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        return ctx
+
+    if a.starttls:
+        kwargs.update(tls_context=context(a.starttls), require_starttls=True)
+    if a.tls:
+        kwargs.update(ssl_context=context(a.tls))
     controller = Controller(Sink(a.dir), hostname="127.0.0.1", port=a.port, **kwargs)
     controller.start()
     print("READY", flush=True)

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,10 @@ pub struct SmtpSettings {
     /// `starttls` (default), `tls` or `none`.
     #[serde(default)]
     pub security: SmtpSecurity,
+    /// A PEM file of extra certificate authorities to trust (a relay whose certificate comes from
+    /// an internal CA); the public web roots are trusted in any case.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Login name; no authentication when absent.
     #[serde(default)]
     pub username: Option<String>,
@@ -97,17 +102,26 @@ impl SmtpSettings {
         Ok(Some(Credentials::new(user.clone(), password)))
     }
 
+    fn tls_parameters(&self) -> Result<TlsParameters> {
+        let mut p = TlsParameters::builder(self.host.clone());
+        if let Some(ca) = &self.ca_file {
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("smtp: reading ca_file {}", ca.display()))?;
+            let cert = Certificate::from_pem(&pem).with_context(|| {
+                format!("smtp: ca_file {} holds no PEM certificate", ca.display())
+            })?;
+            p = p.add_root_certificate(cert);
+        }
+        p.build()
+            .with_context(|| format!("smtp: setting up TLS to {}", self.host))
+    }
+
     fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
+        let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host);
         let builder = match self.security {
-            SmtpSecurity::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host)
-                    .with_context(|| format!("smtp: setting up STARTTLS to {}", self.host))?
-            }
-            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&self.host)
-                .with_context(|| format!("smtp: setting up TLS to {}", self.host))?,
-            SmtpSecurity::None => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
-            }
+            SmtpSecurity::Starttls => plain.tls(Tls::Required(self.tls_parameters()?)),
+            SmtpSecurity::Tls => plain.tls(Tls::Wrapper(self.tls_parameters()?)),
+            SmtpSecurity::None => plain.tls(Tls::None),
         };
         let mut builder = builder
             .port(self.effective_port())
@@ -275,6 +289,7 @@ mod tests {
             host: "mail.example.com".into(),
             port: None,
             security: SmtpSecurity::Starttls,
+            ca_file: None,
             username: None,
             password_env: None,
             password_file: None,

@@ -13,9 +13,7 @@ use serde_json::Value;
 pub fn conformance_dir() -> PathBuf {
     let dir = std::env::var_os("AUDITLAKE_CONFORMANCE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-data/conformance")
-        });
+        .unwrap_or_else(|| manifest_dir().join("../sample-data/conformance"));
     assert!(
         dir.join("hk/expected/kpi-1.json").is_file(),
         "conformance data not found at {} (set AUDITLAKE_CONFORMANCE to the folder holding hk/ and london/)",
@@ -147,4 +145,13 @@ pub fn chromium() -> PathBuf {
              (on Debian/Ubuntu: `apt-get update && apt-get install -y chromium fonts-noto-cjk`)"
         ),
     }
+}
+
+/// This package's folder. Read when the test runs (cargo sets it), not baked in when it was
+/// compiled: a target directory shared between two checkouts must not send a test to the other.
+#[allow(dead_code)]
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }

@@ -27,6 +27,10 @@ pub struct EmailConfig {
     pub smtp_port: Option<u16>,
     #[serde(default)]
     pub tls: TlsMode,
+    /// A PEM file of extra certificate authorities to trust (a relay with a certificate from an
+    /// internal CA); the public web roots are trusted in any case.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Login for SMTP AUTH; with it, `password_env` or `password_file` is required.
     #[serde(default)]
     pub username: Option<String>,

@@ -1,7 +1,7 @@
 //! Sends a digest through SMTP.
 
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::config::{EmailConfig, TlsMode};
@@ -21,16 +21,32 @@ pub struct EmailService {
 impl EmailService {
     pub fn new(cfg: &EmailConfig, d: &DeliveryConfig) -> anyhow::Result<Self> {
         let host = cfg.smtp_host.as_str();
+        let tls = || -> anyhow::Result<TlsParameters> {
+            let mut p = TlsParameters::builder(host.to_string());
+            if let Some(ca) = &cfg.ca_file {
+                let pem = std::fs::read(ca).map_err(|e| {
+                    anyhow::anyhow!("email: cannot read ca_file {}: {e}", ca.display())
+                })?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| {
+                    anyhow::anyhow!(
+                        "email: ca_file {} holds no PEM certificate ({e})",
+                        ca.display()
+                    )
+                })?;
+                p = p.add_root_certificate(cert);
+            }
+            Ok(p.build()?)
+        };
         let mut b = match cfg.tls {
             TlsMode::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
                 .port(cfg.smtp_port.unwrap_or(25))
                 .tls(Tls::None),
             TlsMode::Starttls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
                 .port(cfg.smtp_port.unwrap_or(587))
-                .tls(Tls::Required(TlsParameters::new(host.to_string())?)),
+                .tls(Tls::Required(tls()?)),
             TlsMode::Tls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
                 .port(cfg.smtp_port.unwrap_or(465))
-                .tls(Tls::Wrapper(TlsParameters::new(host.to_string())?)),
+                .tls(Tls::Wrapper(tls()?)),
         };
         b = b.timeout(Some(d.http_timeout));
         let mut password = None;
