@@ -126,7 +126,7 @@ pub struct FlushReport {
 
 /// A channel ready to send: its config with secrets read.
 enum Sender {
-    Email(email::service::EmailService),
+    Email(Box<email::service::EmailService>),
     Robot(robot::service::RobotService),
     WorkNotice(worknotice::service::WorkNoticeService),
     Webhook(webhook::service::WebhookService),
@@ -140,7 +140,9 @@ impl Sender {
         d: &DeliveryConfig,
     ) -> anyhow::Result<Self> {
         Ok(match &ch.kind {
-            ChannelKind::Email(c) => Sender::Email(email::service::EmailService::new(c, d)?),
+            ChannelKind::Email(c) => {
+                Sender::Email(Box::new(email::service::EmailService::new(c, d)?))
+            }
             ChannelKind::Robot(c) => Sender::Robot(robot::service::RobotService::new(c, http)?),
             ChannelKind::WorkNotice(c) => {
                 Sender::WorkNotice(worknotice::service::WorkNoticeService::new(c, http)?)
