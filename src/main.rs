@@ -5,6 +5,11 @@ mod cli;
 mod kpi_text;
 mod report;
 
+/// mimalloc: ingest hands records from its parsing thread to its writing thread, and glibc's
+/// allocator serialises such cross-thread frees on a lock; DataFusion also allocates heavily.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let result = cli::run();
     report_peak_rss();

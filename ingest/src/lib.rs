@@ -317,6 +317,7 @@ pub fn ingest_events(
         let records = input
             .open(move |n| bar.inc(n))
             .map_err(|e| anyhow::anyhow!("cannot open {name}: {e}"))?;
+        let records = sources::read_ahead(records, 4096, 4);
         let mut last_line = 0;
         for rec in records {
             let rec = match rec {

@@ -42,6 +42,10 @@ struct Args {
     explain: Option<String>,
 }
 
+/// The same allocator as the `auditlake` binary, so the numbers are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let users = a
