@@ -81,26 +81,7 @@ fn received(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 fn mail_cfg(port: u16, password_file: &str) -> AlertsConfig {
-    AlertsConfig::from_toml(&format!(
-        r#"
-[alerts.delivery]
-max_attempts = 2
-
-[alerts.channels.mail]
-type = "email"
-smtp_host = "127.0.0.1"
-smtp_port = {port}
-tls = "none"
-username = "alerts"
-password_file = "{password_file}"
-from = "auditlake <alerts@example.com>"
-to = ["secops@example.com", "cso@example.com"]
-
-[[alerts.routes]]
-channels = ["mail"]
-"#
-    ))
-    .unwrap()
+    tls_cfg(port, "none", password_file, None)
 }
 
 #[tokio::test]
@@ -311,7 +292,7 @@ tls = "{mode}"
 username = "alerts"
 password_file = "{password_file}"
 from = "auditlake <alerts@example.com>"
-to = ["secops@example.com"]
+to = ["secops@example.com", "cso@example.com"]
 
 [[alerts.routes]]
 channels = ["mail"]
