@@ -32,6 +32,11 @@ fn python() -> String {
 
 /// Starts `tests/support/smtp_sink.py` on a free port of 127.0.0.1, with AUTH when `auth` is given.
 fn start_sink(out: &Path, auth: Option<(&str, &str)>) -> SmtpSink {
+    start_sink_with(out, auth, &[])
+}
+
+/// The same, with extra environment for the sink (its TLS settings).
+fn start_sink_with(out: &Path, auth: Option<(&str, &str)>, env: &[(&str, String)]) -> SmtpSink {
     let check = Command::new(python())
         .args(["-c", "import aiosmtpd"])
         .output()
@@ -51,6 +56,9 @@ fn start_sink(out: &Path, auth: Option<(&str, &str)>) -> SmtpSink {
     cmd.arg(&script).arg(port.to_string()).arg(out);
     if let Some((u, p)) = auth {
         cmd.args([u, p]);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
     }
     let mut child = cmd
         .stdin(Stdio::null())
@@ -230,6 +238,114 @@ async fn without_pdf_the_mail_is_html_with_text_alternative() {
             .iter()
             .any(|p| p["content_type"] == "application/pdf")
     );
+}
+
+/// A test CA and a server certificate it signed for 127.0.0.1, made with the `openssl` command:
+/// `(ca.pem, server.pem, server.key)`.
+fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("the TLS test needs the `openssl` command (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509", "-days", "2", "-subj", "/CN=report test CA"][..],
+            &key,
+            &["-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req", "-subj", "/CN=127.0.0.1"][..],
+            &key,
+            &["-keyout", "server.key", "-out", "server.csr"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+#[tokio::test]
+async fn the_report_goes_over_starttls_and_tls_to_a_relay_with_an_internal_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_pki(tmp.path());
+    for (n, (mode, security)) in [
+        ("starttls", SmtpSecurity::Starttls),
+        ("tls", SmtpSecurity::Tls),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let env = [
+            ("SMTP_SINK_TLS", mode.to_string()),
+            ("SMTP_SINK_CERT", cert.display().to_string()),
+            ("SMTP_SINK_KEY", key.display().to_string()),
+        ];
+        let sink = start_sink_with(&tmp.path().join(format!("inbox-{n}")), None, &env);
+        let mut smtp = settings(sink.port);
+        smtp.security = security;
+        let to = ["ceo@harbour.example".to_string()];
+        let html = "<html><body><p>October</p></body></html>";
+        // Not trusted without the CA: refused, nothing sent in the clear.
+        let err = send_report(&smtp, &to, "TLS", html, None)
+            .await
+            .expect_err("an unknown CA must be refused");
+        assert!(
+            format!("{err:#}").to_lowercase().contains("certificate"),
+            "{mode}: {err:#}"
+        );
+        assert!(!sink.dir.join("msg-1.json").exists());
+        smtp.ca_file = Some(ca.clone());
+        send_report(&smtp, &to, "TLS", html, None)
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: {e:#}"));
+        let msg = received(&sink, 1);
+        assert_eq!(msg["subject"], "TLS");
+        let tls = msg["tls"].as_str().unwrap_or_default();
+        assert!(tls.starts_with("TLSv1."), "{mode}: came over {tls:?}");
+    }
 }
 
 /// This package's folder. Read when the test runs (cargo sets it), not baked in when it was

@@ -10,11 +10,15 @@ Listens on 127.0.0.1:PORT. Every message received is written to OUT_DIR as:
                     (transfer encoding undone; text parts as UTF-8)
 With USER and PASSWORD the server requires AUTH (PLAIN/LOGIN, allowed without TLS for the test)
 and accepts only those credentials. Prints "READY" on stdout once it accepts connections.
+With SMTP_SINK_TLS=starttls or tls and SMTP_SINK_CERT / SMTP_SINK_KEY (PEM files) in the
+environment, the server requires STARTTLS before mail, or speaks TLS from the first byte; each
+summary then also says "tls": the TLS version the message came over (null without TLS).
 """
 
 import asyncio
 import json
 import os
+import ssl
 import sys
 from email import policy
 from email.parser import BytesParser
@@ -47,7 +51,9 @@ class Sink:
                 "file": fname,
             })
         login = getattr(session, "auth_data", None) if getattr(session, "authenticated", False) else None
+        tls = server.transport.get_extra_info("ssl_object")
         summary = {
+            "tls": tls.version() if tls is not None else None,
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "auth_login": login.decode() if isinstance(login, bytes) else login,
@@ -90,11 +96,21 @@ async def main():
             auth_required=True,
             auth_require_tls=False,
         )
+    mode = os.environ.get("SMTP_SINK_TLS")
+    wrap = None
+    if mode:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(os.environ["SMTP_SINK_CERT"], os.environ["SMTP_SINK_KEY"])
+        if mode == "starttls":
+            kwargs.update(tls_context=ctx, require_starttls=True)
+        else:
+            wrap = ctx
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(sink, hostname="sink.test", data_size_limit=64 * 1024 * 1024, **kwargs),
         host="127.0.0.1",
         port=port,
+        ssl=wrap,
     )
     print("READY", flush=True)
     async with server:
