@@ -409,13 +409,6 @@ impl IdIndex {
         Ok(found)
     }
 
-    /// Forgets pending ids of a batch that will not be committed.
-    pub fn forget(&mut self, fps: &[u128]) {
-        for fp in fps {
-            self.mem.remove(*fp);
-        }
-    }
-
     /// Records that a committed segment (its ids already in memory) is now on disk, and merges
     /// memory into a run when it holds more than the limit.
     pub fn committed(&mut self, segment: PathBuf) -> io::Result<()> {
@@ -443,10 +436,10 @@ impl IdIndex {
         let merged = self.runs.split_off(self.runs.len() - take);
         self.seq += 1;
         let name = format!(
-            "run-{}-{:04}-{:08x}",
+            "run-{}-{:04}-{}",
             chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ"),
             self.seq,
-            (mem.first().copied().unwrap_or(0) >> 96) as u32
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
         let tmp = self.dir.join(format!(".{name}.run.tmp"));
         let fin = self.dir.join(format!("{name}.run"));

@@ -99,13 +99,3 @@ pub fn for_each(dir: &Path, mut f: impl FnMut(Quarantined) -> io::Result<()>) ->
     }
     Ok(())
 }
-
-/// Every committed quarantine record, oldest commit first.
-pub fn read_all(dir: &Path) -> io::Result<Vec<Quarantined>> {
-    let mut out = Vec::new();
-    for_each(dir, |q| {
-        out.push(q);
-        Ok(())
-    })?;
-    Ok(out)
-}
