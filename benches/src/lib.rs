@@ -255,10 +255,7 @@ pub fn ingest(data: &Data, cfg: &Config) -> anyhow::Result<IngestRun> {
         .iter()
         .map(|f| auditlake_ingest::Input::from_path(f, None))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let opts = auditlake_ingest::IngestOptions {
-        progress: false,
-        ..Default::default()
-    };
+    let opts = auditlake_ingest::IngestOptions::default();
     let peak_reset = reset_peak_rss();
     let t = Instant::now();
     let s = auditlake_ingest::ingest_events(&lake, &inputs, &opts)?;
@@ -676,7 +673,7 @@ pub async fn auditlake_kpis(cfg: &Config, p: &Period, warm_runs: usize) -> anyho
     };
     for _ in 0..warm_runs.max(1) {
         let t0 = Instant::now();
-        let params = kpi::prepare(&engine, cfg, p, &Scope::Organisation).await?;
+        let prepared = kpi::prepare(&engine, cfg, p, &Scope::Organisation).await?;
         let best = |m: &mut BTreeMap<String, f64>, k: &str, v: f64| {
             let e = m.entry(k.to_string()).or_insert(f64::MAX);
             *e = e.min(v);
@@ -684,7 +681,7 @@ pub async fn auditlake_kpis(cfg: &Config, p: &Period, warm_runs: usize) -> anyho
         best(&mut out.secs, "setup", t0.elapsed().as_secs_f64());
         for (key, text) in kpi::KPIS {
             let t = Instant::now();
-            kpi::compute_one(&engine, key, text, &params).await?;
+            kpi::compute_one(&prepared, key, text).await?;
             best(&mut out.secs, key, t.elapsed().as_secs_f64());
         }
         out.warm_secs = out.warm_secs.min(t0.elapsed().as_secs_f64());
@@ -697,7 +694,7 @@ pub async fn auditlake_kpis(cfg: &Config, p: &Period, warm_runs: usize) -> anyho
 /// `key` is a KPI name, or the path of a `.sql` file written like a KPI file (to try a variant).
 pub async fn explain_kpi(cfg: &Config, p: &Period, key: &str) -> anyhow::Result<String> {
     let engine = Engine::open(cfg).await?;
-    let params = kpi::prepare(&engine, cfg, p, &Scope::Organisation).await?;
+    let prepared = kpi::prepare(&engine, cfg, p, &Scope::Organisation).await?;
     let text = if key.ends_with(".sql") && Path::new(key).is_file() {
         std::fs::read_to_string(key)?
     } else {
@@ -715,21 +712,25 @@ pub async fn explain_kpi(cfg: &Config, p: &Period, key: &str) -> anyhow::Result<
             Segment::Table { name, sql } => (format!("table {name}"), sql),
             Segment::Part { name, sql, .. } => (format!("part {name}"), sql),
         };
-        let sql = bind(sql, &params)?;
+        let sql = bind(sql, prepared.params())?;
         let t = Instant::now();
-        let batches = engine.run(&format!("EXPLAIN ANALYZE {sql}")).await?;
+        let r = prepared
+            .session()
+            .query(&format!("EXPLAIN ANALYZE {sql}"))
+            .await?;
         out.push_str(&format!(
             "== {key}: {name} ({})\n{}\n",
             fmt_secs(t.elapsed().as_secs_f64()),
             auditlake_query::format::render(
-                &batches,
+                &r.schema,
+                &r.batches,
                 auditlake_query::format::OutputFormat::Table
             )?
         ));
         if let Segment::Table { .. } = seg {
             // register the table for the parts below, as the KPI run does
             let only = format!("-- @table {}\n{sql}", name.trim_start_matches("table "));
-            kpi::compute_one(&engine, key, &only, &params).await?;
+            kpi::compute_one(&prepared, key, &only).await?;
         }
     }
     Ok(out)

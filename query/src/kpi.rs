@@ -22,9 +22,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use serde_json::{Map, Value, json};
 
-use crate::Engine;
 use crate::format::to_json_rows;
 use crate::params::{Param, bind};
+use crate::{Engine, Session};
 
 /// The shared views, in dependency order.
 pub const VIEWS: [(&str, &str); 6] = [
@@ -250,14 +250,33 @@ fn params(p: &Period, scope: &Scope) -> BTreeMap<String, Param> {
     m
 }
 
-/// Registers `period_days` and the shared views for one period and scope.
+/// A session prepared for one period and scope: `period_days` and the shared views registered in
+/// a session of its own, so concurrent computations (and user SQL) never see each other's views.
+pub struct Prepared {
+    session: Session,
+    params: BTreeMap<String, Param>,
+}
+
+impl Prepared {
+    /// The prepared session, to query the views with (guarded like any SQL).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn params(&self) -> &BTreeMap<String, Param> {
+        &self.params
+    }
+}
+
+/// Registers `period_days` and the shared views for one period and scope in a new session.
 pub async fn prepare(
     engine: &Engine,
     cfg: &Config,
     p: &Period,
     scope: &Scope,
-) -> anyhow::Result<BTreeMap<String, Param>> {
-    let ctx = engine.ctx();
+) -> anyhow::Result<Prepared> {
+    let session = engine.session();
+    let ctx = session.ctx();
     let days: Vec<NaiveDate> = p.days().collect();
     let schema = Arc::new(Schema::new(vec![
         Field::new("d", DataType::Date32, false),
@@ -288,17 +307,13 @@ pub async fn prepare(
             .await
             .map_err(|e| anyhow::anyhow!("view `{name}` (query/sql/views): {e}"))?;
     }
-    Ok(params)
+    Ok(Prepared { session, params })
 }
 
 /// Computes one KPI object from its SQL text (the views must be prepared).
-pub async fn compute_one(
-    engine: &Engine,
-    key: &str,
-    text: &str,
-    params: &BTreeMap<String, Param>,
-) -> anyhow::Result<Value> {
-    let ctx = engine.ctx();
+pub async fn compute_one(prepared: &Prepared, key: &str, text: &str) -> anyhow::Result<Value> {
+    let ctx = prepared.session.ctx();
+    let params = &prepared.params;
     let mut obj = Map::new();
     for seg in parse_segments(text).map_err(|e| anyhow::anyhow!("KPI `{key}`: {e}"))? {
         match seg {
@@ -387,16 +402,13 @@ pub async fn compute_scope(
     scope: &Scope,
     only: &[&str],
 ) -> anyhow::Result<Map<String, Value>> {
-    let params = prepare(engine, cfg, p, scope).await?;
+    let prepared = prepare(engine, cfg, p, scope).await?;
     let mut kpis = Map::new();
     for (key, text) in KPIS {
         if !only.is_empty() && !only.contains(&key) {
             continue;
         }
-        kpis.insert(
-            key.to_string(),
-            compute_one(engine, key, text, &params).await?,
-        );
+        kpis.insert(key.to_string(), compute_one(&prepared, key, text).await?);
     }
     Ok(kpis)
 }
@@ -411,8 +423,9 @@ pub async fn compute(engine: &Engine, cfg: &Config, p: &Period) -> anyhow::Resul
 pub async fn compute_by_dept(engine: &Engine, cfg: &Config, p: &Period) -> anyhow::Result<Value> {
     let rows = to_json_rows(
         &engine
-            .run("SELECT DISTINCT u.dept_id, d.name FROM users u LEFT JOIN departments d ON d.dept_id = u.dept_id ORDER BY u.dept_id")
-            .await?,
+            .sql_readonly("SELECT DISTINCT u.dept_id, d.name FROM users u LEFT JOIN departments d ON d.dept_id = u.dept_id ORDER BY u.dept_id")
+            .await?
+            .batches,
     )?;
     let mut out = Vec::new();
     for r in rows {

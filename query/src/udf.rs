@@ -25,7 +25,6 @@ use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::prelude::SessionContext;
 use ipnet::IpNet;
 use serde::Deserializer as _;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
@@ -377,13 +376,8 @@ impl ScalarUDFImpl for IpInAllowlist {
     }
 }
 
-/// Registers every auditlake UDF on `ctx` for the organisation's settings.
-pub fn register(
-    ctx: &SessionContext,
-    tz: Tz,
-    holidays: &[NaiveDate],
-    allowlist: &[IpNet],
-) -> Result<()> {
+/// Every auditlake UDF for the organisation's settings (a session registers clones of them).
+pub fn all(tz: Tz, holidays: &[NaiveDate], allowlist: &[IpNet]) -> Vec<ScalarUDF> {
     let one = |t: DataType| Signature::uniform(1, vec![t], Volatility::Immutable);
     let ts_any = Signature::any(1, Volatility::Immutable);
     let mut udfs: Vec<ScalarUDF> = vec![
@@ -422,10 +416,7 @@ pub fn register(
             sig: Signature::any(2, Volatility::Immutable),
         }));
     }
-    for u in udfs {
-        ctx.register_udf(u);
-    }
-    Ok(())
+    udfs
 }
 
 #[cfg(test)]

@@ -47,6 +47,8 @@ admin_ip_allowlist = ["203.0.113.0/24", "2001:db8::/32"]
 struct Db {
     engine: Engine,
     cfg: Config,
+    /// The session `PERIOD` prepared (the period views live in it), else a plain one.
+    prepared: Option<kpi::Prepared>,
 }
 
 #[derive(Debug)]
@@ -80,18 +82,20 @@ impl sqllogictest::AsyncDB for Db {
                 it.next().unwrap().map_err(err)?,
             );
             let p = Period::new(from, to, self.cfg.timezone).map_err(err)?;
-            kpi::prepare(&self.engine, &self.cfg, &p, &kpi::Scope::Organisation)
-                .await
-                .map_err(err)?;
+            self.prepared = Some(
+                kpi::prepare(&self.engine, &self.cfg, &p, &kpi::Scope::Organisation)
+                    .await
+                    .map_err(err)?,
+            );
             return Ok(DBOutput::StatementComplete(0));
         }
-        if let Some(rest) = sql.strip_prefix("READONLY ") {
-            let batches = self.engine.sql_readonly(rest).await.map_err(err)?;
-            return Ok(DBOutput::StatementComplete(
-                batches.iter().map(|b| b.num_rows() as u64).sum(),
-            ));
+        // Every statement goes through the guarded entry point, as user SQL does.
+        let result = match &self.prepared {
+            Some(p) => p.session().query(sql).await,
+            None => self.engine.sql_readonly(sql).await,
         }
-        let batches = self.engine.run(sql).await.map_err(err)?;
+        .map_err(err)?;
+        let batches = result.batches;
         let opts = FormatOptions::default().with_null("NULL");
         let mut rows = Vec::new();
         let mut width = 0;
@@ -124,10 +128,7 @@ async fn fixture_lake(dir: &Path) -> Config {
     let cfg = Config::load(&dir.join("auditlake.toml")).unwrap();
     let lake = cfg.lake.local().unwrap().to_path_buf();
     let input = Input::from_path(&dir.join("events.jsonl"), None).unwrap();
-    let opts = IngestOptions {
-        progress: false,
-        ..Default::default()
-    };
+    let opts = IngestOptions::default();
     let s = auditlake_ingest::ingest_events(&lake, &[input], &opts).unwrap();
     assert_eq!(s.written, 12);
     auditlake_ingest::load_directory(
@@ -156,7 +157,11 @@ async fn slt_files() {
             let cfg = cfg.clone();
             async move {
                 let engine = Engine::open(&cfg).await.map_err(err)?;
-                Ok(Db { engine, cfg })
+                Ok(Db {
+                    engine,
+                    cfg,
+                    prepared: None,
+                })
             }
         });
         runner

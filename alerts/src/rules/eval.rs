@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use auditlake_core::Config;
 use auditlake_core::time::{format_utc_millis, local_day, local_day_start};
-use auditlake_query::Engine;
 use auditlake_query::params::{Param, bind};
+use auditlake_query::{Engine, QueryError};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit, TimestampMillisecondType};
 use datafusion::arrow::json::{WriterBuilder, writer::JsonArray};
+use datafusion::dataframe::DataFrame;
 
 use super::file::line_in_message;
 use super::{Rule, RuleError};
@@ -84,25 +85,45 @@ fn rule_error(rule: &Rule, line: Option<usize>, message: String) -> RuleError {
     }
 }
 
-/// Runs one rule: its findings (one per key, the earliest kept) and warnings about its rows.
-async fn run_rule(
+/// Plans every enabled rule at `now_ms` without running it: the read-only guard and the
+/// contract columns are checked as an evaluation would. Returns one error per rule that would
+/// fail; `alerts run` (and `serve`) refuse to start on any.
+pub async fn check(engine: &Engine, cfg: &Config, rules: &[Rule], now_ms: i64) -> Vec<RuleError> {
+    let base = base_params(cfg, now_ms, now_ms - DAY_MS);
+    let mut errors = Vec::new();
+    for rule in rules.iter().filter(|r| r.enabled) {
+        if let Err(e) = plan_rule(engine, rule, &base).await {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+fn sql_error(rule: &Rule, e: QueryError) -> RuleError {
+    let msg = e.to_string();
+    rule_error(
+        rule,
+        line_in_message(&msg).or(Some(rule.sql_line)),
+        format!("SQL: {msg}"),
+    )
+}
+
+/// Binds the rule's parameters and plans it through the guarded entry point (user rule files
+/// are user SQL, like `auditlake sql`); checks that it returns the contract columns.
+async fn plan_rule(
     engine: &Engine,
     rule: &Rule,
     base: &BTreeMap<String, Param>,
-) -> Result<(Vec<Finding>, Vec<RuleError>), RuleError> {
+) -> Result<DataFrame, RuleError> {
     let mut params = base.clone();
     params.extend(rule.params.iter().map(|(k, v)| (k.clone(), v.clone())));
     let sql = bind(&rule.sql, &params)
         .map_err(|e| rule_error(rule, Some(rule.sql_line), format!("SQL: {e}")))?;
-    let sql_err = |e: datafusion::error::DataFusionError| {
-        let msg = e.to_string();
-        rule_error(
-            rule,
-            line_in_message(&msg).or(Some(rule.sql_line)),
-            format!("SQL: {msg}"),
-        )
-    };
-    let df = engine.ctx().sql(&sql).await.map_err(sql_err)?;
+    let df = engine
+        .session()
+        .plan(&sql)
+        .await
+        .map_err(|e| sql_error(rule, e))?;
 
     // The contract columns must be there, with usable types, before anything runs.
     let schema: Schema = df.schema().as_arrow().clone();
@@ -132,8 +153,20 @@ async fn run_rule(
             ),
         ));
     }
+    Ok(df)
+}
 
-    let batches = df.collect().await.map_err(sql_err)?;
+/// Runs one rule: its findings (one per key, the earliest kept) and warnings about its rows.
+async fn run_rule(
+    engine: &Engine,
+    rule: &Rule,
+    base: &BTreeMap<String, Param>,
+) -> Result<(Vec<Finding>, Vec<RuleError>), RuleError> {
+    let df = plan_rule(engine, rule, base).await?;
+    let batches = df
+        .collect()
+        .await
+        .map_err(|e| sql_error(rule, QueryError::from_datafusion(e)))?;
     let mut by_key: BTreeMap<String, (i64, Finding)> = BTreeMap::new();
     let mut null_rows = 0usize;
     let mut duplicate_rows = 0usize;

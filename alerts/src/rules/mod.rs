@@ -61,7 +61,7 @@ use std::time::Duration;
 use auditlake_core::Config;
 use auditlake_query::params::Param;
 
-pub use eval::evaluate;
+pub use eval::{check, evaluate};
 pub use file::{RESERVED_PARAMS, parse_rule, parse_schedule};
 pub use table::{render_findings_table, render_rules_table};
 
