@@ -2,44 +2,21 @@
 
 use serde_json::Value;
 
-const LABELS: [(&str, &str); 12] = [
-    ("active_user_rate", "活躍用戶率 Active user rate"),
-    (
-        "approval_completion_rate",
-        "審批完成率 Approval completion rate",
-    ),
-    (
-        "approval_cycle_time",
-        "審批週期 Approval cycle time (h, p50)",
-    ),
-    ("app_click_heatmap", "應用點擊熱區 App opens"),
-    (
-        "message_response_time",
-        "消息響應時間 Message read time (s, p50)",
-    ),
-    (
-        "meeting_participation",
-        "視訊會議參與 Meeting joins per MAU",
-    ),
-    ("doc_coedit_count", "文件協同編輯 Co-edited doc-days"),
-    ("todo_completion_rate", "待辦完成率 To-do completion rate"),
-    (
-        "calendar_adoption_rate",
-        "日程使用率 Calendar adoption rate",
-    ),
-    (
-        "attendance_checkin_rate",
-        "考勤打卡率 Attendance check-in rate",
-    ),
-    ("secure_login_rate", "安全登入率 Secure login rate"),
-    ("dept_coverage", "部門覆蓋率 Department coverage"),
-];
-
-fn label(key: &str) -> &str {
-    LABELS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map_or(key, |(_, l)| l)
+/// "活躍用戶率 Active user rate": the report's names (one list of KPI names for every view), with
+/// the unit and statistic of the durations.
+fn label(key: &str) -> String {
+    use auditlake_dashboards::report::kpi::{KPIS, Kind};
+    match KPIS.iter().find(|m| m.key == key) {
+        Some(m) => {
+            let unit = match m.kind {
+                Kind::Hours => " (h, p50)",
+                Kind::Seconds => " (s, p50)",
+                _ => "",
+            };
+            format!("{} {}{unit}", m.zh, m.en)
+        }
+        None => key.to_string(),
+    }
 }
 
 fn show(v: &Value) -> String {
@@ -69,9 +46,12 @@ fn details(kpi: &Value) -> String {
 fn kpi_rows(kpis: &Value, out: &mut String, indent: &str) {
     if let Some(m) = kpis.as_object() {
         for (k, v) in m {
+            let name = label(k);
+            // pad by display width: the Chinese names take two columns a character
+            let pad = 44usize.saturating_sub(unicode_width::UnicodeWidthStr::width(name.as_str()));
             out.push_str(&format!(
-                "{indent}{:<44} {:>12}  {}\n",
-                label(k),
+                "{indent}{name}{} {:>12}  {}\n",
+                " ".repeat(pad),
                 show(&v["value"]),
                 details(v)
             ));

@@ -1,9 +1,11 @@
 //! `auditlake`: the thin command line over the ingest, query, alerts and dashboards crates.
 
-mod alerts_cmd;
+mod output;
+
 mod cli;
+mod commands;
+mod common;
 mod kpi_text;
-mod report;
 
 /// mimalloc: ingest hands records from its parsing thread to its writing thread, and glibc's
 /// allocator serialises such cross-thread frees on a lock; DataFusion also allocates heavily.
@@ -15,6 +17,8 @@ fn main() -> std::process::ExitCode {
     report_peak_rss();
     match result {
         Ok(code) => code,
+        // The reader closed the pipe (`| head`): a normal end for a command-line tool.
+        Err(e) if output::is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("auditlake: error: {e:#}");
             std::process::ExitCode::from(2)

@@ -179,3 +179,48 @@ fn interactive_sql_reads_queries_until_end_of_input() {
     );
     assert!(stderr.contains("read-only"), "{stderr}");
 }
+
+#[test]
+fn silence_for_takes_the_one_duration_syntax() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = lake_config(tmp.path());
+    let before = chrono::Utc::now();
+    let out = run(
+        &cfg,
+        &[
+            "alerts",
+            "silence",
+            "add",
+            "--match",
+            "rule=mass_*",
+            "--for",
+            "1h30m",
+            "--author",
+            "ann",
+            "--comment",
+            "audit",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let until = text.trim().rsplit(' ').next().unwrap();
+    let until = chrono::DateTime::parse_from_rfc3339(until).unwrap();
+    let minutes = (until.with_timezone(&chrono::Utc) - before).num_minutes();
+    assert!((89..=91).contains(&minutes), "{text}: {minutes} min");
+    let e = fails(
+        Some(&cfg),
+        &[
+            "alerts",
+            "silence",
+            "add",
+            "--match",
+            "rule=x",
+            "--for",
+            "90 parsecs",
+            "--author",
+            "ann",
+            "--comment",
+            "c",
+        ],
+    );
+    assert!(e.contains("--for") && e.contains("90 parsecs"), "{e}");
+}

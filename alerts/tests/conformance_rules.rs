@@ -35,10 +35,7 @@ fn build_lake(set: &str, tmp: &Path) -> Config {
         .map(|p| Input::from_path(p, None).unwrap())
         .collect();
     let lake = tmp.join("lake");
-    let opts = IngestOptions {
-        progress: false,
-        ..IngestOptions::default()
-    };
+    let opts = IngestOptions::default();
     ingest_events(&lake, &inputs, &opts).unwrap();
     load_directory(
         &lake,

@@ -44,10 +44,7 @@ async fn lake(tmp: &Path, events: &[serde_json::Value], extra_config: &str) -> (
     .unwrap();
     let lake = tmp.join("lake");
     let input = Input::from_path(&tmp.join("events-00.jsonl"), None).unwrap();
-    let opts = IngestOptions {
-        progress: false,
-        ..IngestOptions::default()
-    };
+    let opts = IngestOptions::default();
     ingest_events(&lake, &[input], &opts).unwrap();
     load_directory(
         &lake,

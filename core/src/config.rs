@@ -35,6 +35,15 @@ struct RawSecurity {
     admin_ip_allowlist: Vec<String>,
 }
 
+/// The top-level keys the core reads itself.
+pub const CORE_KEYS: [&str; 5] = ["timezone", "lake", "holidays", "security", "rules_dir"];
+
+/// The top-level tables owned by other crates; each validates its own keys when it reads it.
+/// Anything else at the top level is a mistake, refused with a suggestion.
+pub const SECTIONS: [&str; 6] = [
+    "alerts", "report", "rules", "dingtalk", "server", "accounts",
+];
+
 #[derive(Debug, Deserialize)]
 struct RawConfig {
     timezone: Option<String>,
@@ -112,6 +121,17 @@ impl Config {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        if let Some(key) = raw.rest.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
+            let known: Vec<&str> = CORE_KEYS.iter().chain(SECTIONS.iter()).copied().collect();
+            let hint = match closest(key, &known) {
+                Some(k) => format!("did you mean `{k}`?"),
+                None => format!("the top-level keys are {}", known.join(", ")),
+            };
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!("unknown top-level key `{key}` ({hint})"),
+            });
+        }
         let bad = |key: &str, value: &str, reason: String| ConfigError::Value {
             path: path.to_path_buf(),
             key: key.to_string(),
@@ -185,6 +205,29 @@ impl Config {
     }
 }
 
+/// The known name nearest to `key` by edit distance, when it is near enough to be a typo.
+fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut cur = vec![i + 1];
+            for (j, cb) in b.iter().enumerate() {
+                let sub = prev[j] + usize::from(ca != *cb);
+                cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    known
+        .iter()
+        .map(|k| (distance(key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| k)
+}
+
 /// Parses `10.0.0.0/8`, `2001:db8::/32` or a bare address (a /32 or /128).
 pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
     let t = s.trim();
@@ -254,6 +297,24 @@ x = 1
             .unwrap_err()
             .to_string();
         assert!(e.contains("/nonexistent/x.toml"), "{e}");
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_refused() {
+        let e = parse("lak = \"./lake2\"").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "config file /etc/al/auditlake.toml: unknown top-level key `lak` (did you mean `lake`?)"
+        );
+        let e = parse("[alert.channels.x]\nkind = \"stdout\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`alert` (did you mean `alerts`?)"), "{e}");
+        let e = parse("colour = 1").unwrap_err().to_string();
+        assert!(e.contains("the top-level keys are timezone, lake"), "{e}");
+        // the sections other crates own are kept for them
+        let c = parse("[report]\norg_name = \"X\"\n[rules.x]\nn = 1").unwrap();
+        assert!(c.sections.contains_key("report") && c.sections.contains_key("rules"));
     }
 
     #[test]

@@ -14,25 +14,38 @@ pub mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use auditlake_core::{LakeLayout, time};
 use chrono::NaiveDate;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 pub use directory::{DirectorySummary, load_directory};
 pub use normalize::Event;
 pub use sources::file::{Input, InputFormat};
 
+/// What an ingest run reports while it works. The library prints nothing: the caller (the
+/// command line's progress bar, later the server's metrics) decides how to show it.
+pub trait Observer: Send + Sync {
+    /// Another writer holds the lake's lock; the run waits for it.
+    fn waiting_for_lock(&self) {}
+    /// Reading `name` starts.
+    fn input_started(&self, _name: &str) {}
+    /// `n` more bytes of the current input were read (on disk: compressed bytes for `.gz`).
+    fn bytes_read(&self, _n: u64) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+
+impl Observer for Quiet {}
+
 /// Knobs of an ingest run.
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
     /// Events per commit (bounds memory: about 300 bytes an event while buffered).
     pub batch_rows: usize,
-    /// Show a progress bar (only drawn when standard error is a terminal).
-    pub progress: bool,
     /// Dedup fingerprints kept in memory (about 30 bytes each) before they are merged into the
     /// on-disk index.
     pub index_memory_ids: usize,
@@ -42,7 +55,6 @@ impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
             batch_rows: 200_000,
-            progress: true,
             index_memory_ids: dedup::DEFAULT_MEM_LIMIT,
         }
     }
@@ -71,6 +83,33 @@ pub struct IngestSummary {
     pub recovered_tmp_files: usize,
     /// The first refused lines, as `file:line: field: reason`.
     pub rejects: Vec<String>,
+    /// Inputs that could not be read to the end. What was read before the damage is stored;
+    /// the other inputs are still ingested. Non-empty means the run did not finish its job.
+    pub errors: Vec<InputError>,
+}
+
+/// An input that could not be opened or read to its end.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct InputError {
+    /// The input as named on the command line (`-` for standard input).
+    pub file: String,
+    /// The last line read whole (0: nothing was read).
+    pub last_line: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.last_line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}: cannot read past line {}: {}",
+                self.file, self.last_line, self.message
+            )
+        }
+    }
 }
 
 const REJECT_SAMPLE: usize = 20;
@@ -124,7 +163,11 @@ struct Writer {
 }
 
 impl Writer {
-    fn open(root: &Path, index_memory_ids: usize) -> anyhow::Result<(Writer, usize)> {
+    fn open(
+        root: &Path,
+        index_memory_ids: usize,
+        observer: &dyn Observer,
+    ) -> anyhow::Result<(Writer, usize)> {
         let layout = LakeLayout::new(root);
         for d in [
             layout.events(),
@@ -145,7 +188,7 @@ impl Writer {
             .write(true)
             .open(layout.lock_file())?;
         if lock.try_lock().is_err() {
-            eprintln!("auditlake: another ingest holds the lake lock; waiting for it to finish…");
+            observer.waiting_for_lock();
             lock.lock()?;
         }
         let recovered = commit::recover(&layout)?;
@@ -264,40 +307,27 @@ impl Writer {
     }
 }
 
-fn progress_bar(inputs: &[Input], enabled: bool) -> ProgressBar {
-    let total: u64 = inputs.iter().filter_map(|i| i.size()).sum();
-    let stdin = inputs.iter().any(|i| i.path == Path::new("-"));
-    if !enabled || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let pb = if stdin {
-        ProgressBar::new_spinner()
-    } else {
-        ProgressBar::new(total)
-    };
-    pb.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{spinner} ingest [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
-        )
-        .unwrap()
-        .progress_chars("=> "),
-    );
-    pb
-}
-
 /// Ingests the inputs, in order, into the lake at `root` (created if needed).
 pub fn ingest_events(
     root: &Path,
     inputs: &[Input],
     opts: &IngestOptions,
 ) -> anyhow::Result<IngestSummary> {
-    let (mut w, recovered) = Writer::open(root, opts.index_memory_ids)?;
+    ingest_events_observed(root, inputs, opts, Arc::new(Quiet))
+}
+
+/// [`ingest_events`], telling `observer` how it goes.
+pub fn ingest_events_observed(
+    root: &Path,
+    inputs: &[Input],
+    opts: &IngestOptions,
+    observer: Arc<dyn Observer>,
+) -> anyhow::Result<IngestSummary> {
+    let (mut w, recovered) = Writer::open(root, opts.index_memory_ids, observer.as_ref())?;
     let mut summary = IngestSummary {
         recovered_tmp_files: recovered,
         ..Default::default()
     };
-    let pb = progress_bar(inputs, opts.progress);
     let batch_rows = opts.batch_rows.max(1);
     let mut batch = Batch::default();
     let now = time::format_utc_millis(chrono::Utc::now().timestamp_millis());
@@ -312,22 +342,34 @@ pub fn ingest_events(
                 .unwrap_or_else(|_| name.clone())
         };
         batch.sources.insert(source.clone());
-        pb.set_message(name.clone());
-        let bar = pb.clone();
-        let records = input
-            .open(move |n| bar.inc(n))
-            .map_err(|e| anyhow::anyhow!("cannot open {name}: {e}"))?;
+        observer.input_started(&name);
+        let obs = Arc::clone(&observer);
+        let records = match input.open(move |n| obs.bytes_read(n)) {
+            Ok(r) => r,
+            Err(e) => {
+                summary.errors.push(InputError {
+                    file: name.clone(),
+                    last_line: 0,
+                    message: format!("cannot open: {e}"),
+                });
+                continue;
+            }
+        };
         let records = sources::read_ahead(records, 4096, 4);
         let mut last_line = 0;
         for rec in records {
             let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
-                    // Keep what was read before the damage, then tell the user where it stopped.
+                    // Keep what was read before the damage, say where it stopped, and go on
+                    // with the next input: one bad file must not hold back the others.
                     w.commit(&mut batch, &mut summary)?;
-                    anyhow::bail!(
-                        "{name}: cannot read past line {last_line}: {e}\n  hint: the events before it were stored; fix or re-export the file and run the same command again"
-                    );
+                    summary.errors.push(InputError {
+                        file: name.clone(),
+                        last_line,
+                        message: e.to_string(),
+                    });
+                    break;
                 }
             };
             last_line = rec.line;
@@ -372,7 +414,6 @@ pub fn ingest_events(
         }
     }
     w.commit(&mut batch, &mut summary)?;
-    pb.finish_and_clear();
     Ok(summary)
 }
 

@@ -9,7 +9,6 @@ use auditlake_ingest::{IngestOptions, Input, ingest_events};
 fn opts(index_memory_ids: usize) -> IngestOptions {
     IngestOptions {
         batch_rows: 500,
-        progress: false,
         index_memory_ids,
     }
 }

@@ -38,6 +38,7 @@ use super::worknotice::config::WorkNoticeConfig;
 
 /// The `[alerts]` table. Keys it does not know are left to other parts of the program (rules).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     /// `[alerts.channels.<name>]`
     #[serde(default)]
@@ -273,42 +274,9 @@ impl<'de> Deserialize<'de> for ChannelConfig {
     }
 }
 
-/// Parses `"90s"`, `"15m"`, `"4h"`, `"1d"`, `"1h30m"`, `"500ms"`.
+/// Durations in channel config: the one syntax of [`auditlake_core::time::parse_duration`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err("empty duration".into());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!(
-                "bad duration `{s}` (expected e.g. 30s, 15m, 4h, 1d)"
-            ));
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("bad duration `{s}`"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        total += match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "d" => Duration::from_secs(n * 86400),
-            _ => return Err(format!("bad duration unit in `{s}` (use ms, s, m, h or d)")),
-        };
-    }
-    Ok(total)
+    auditlake_core::time::parse_duration(s)
 }
 
 pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

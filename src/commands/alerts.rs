@@ -1,5 +1,6 @@
 //! `auditlake alerts …`: rules, evaluation, the delivery loop, silences and acknowledgements.
 
+use crate::output::{outprint, outprintln};
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use auditlake_query::format::to_json_rows;
 use chrono::{DateTime, Utc};
 use clap::{Subcommand, ValueEnum};
 
-use crate::cli::runtime;
+use crate::common::runtime;
 
 #[derive(Subcommand)]
 pub enum AlertsCmd {
@@ -75,7 +76,7 @@ pub enum SilenceCmd {
     Add {
         #[arg(long = "match", required = true)]
         matchers: Vec<String>,
-        /// How long, e.g. 2h, 30m, 1d.
+        /// How long, e.g. 2h, 30m, 1d, 1h30m.
         #[arg(long, conflicts_with = "until")]
         r#for: Option<String>,
         /// Until an instant (RFC 3339 or local date/time).
@@ -104,13 +105,31 @@ pub enum FindingsFmt {
     Json,
 }
 
-/// Loads the rules, reporting (not failing on) the malformed ones.
-fn load_rules(cfg: &Config) -> Vec<Rule> {
+/// Loads the rules, reporting the malformed ones on standard error. Returns the rules that
+/// loaded and whether every file and `[rules.<id>]` override was right.
+fn load_rules(cfg: &Config) -> (Vec<Rule>, bool) {
     let (rules, errors) = rules::load_rules(cfg);
     for e in &errors {
-        eprintln!("auditlake: rule skipped: {e}");
+        eprintln!("auditlake: rule problem: {e}");
     }
-    rules
+    (rules, errors.is_empty())
+}
+
+/// The rules for a long-running evaluation: every file and override must load, and every enabled
+/// rule must plan (read-only, with the contract columns). A security rule silently off is worse
+/// than not starting.
+async fn load_rules_strict(cfg: &Config, engine: &Engine) -> anyhow::Result<Vec<Rule>> {
+    let (rules, mut errors) = rules::load_rules(cfg);
+    errors.extend(rules::check(engine, cfg, &rules, Utc::now().timestamp_millis()).await);
+    if !errors.is_empty() {
+        let list: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        anyhow::bail!(
+            "{} rule problem(s); not starting with a rule missing:\n{}\n  hint: fix the rule file or the [rules.<id>] table; `auditlake alerts rules` checks them",
+            errors.len(),
+            list.join("\n")
+        );
+    }
+    Ok(rules)
 }
 
 fn alerts_config(cfg: &Config) -> anyhow::Result<AlertsConfig> {
@@ -125,7 +144,7 @@ fn store(cfg: &Config) -> anyhow::Result<Store> {
 }
 
 fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
-    let d = rules::parse_schedule(s).map_err(|e| anyhow::anyhow!("--for {s:?}: {e}"))?;
+    let d = auditlake_core::time::parse_duration(s).map_err(|e| anyhow::anyhow!("--for: {e}"))?;
     Ok(chrono::Duration::from_std(d)?)
 }
 
@@ -137,8 +156,9 @@ fn to_utc(ms: i64) -> DateTime<Utc> {
 async fn dept_admins(engine: &Engine) -> anyhow::Result<HashMap<String, Vec<DeptAdmin>>> {
     let rows = to_json_rows(
         &engine
-            .run("SELECT dept_id, user_id, email FROM users WHERE role = 'dept_admin' AND left_at IS NULL ORDER BY dept_id, user_id")
-            .await?,
+            .sql_readonly("SELECT dept_id, user_id, email FROM users WHERE role = 'dept_admin' AND left_at IS NULL ORDER BY dept_id, user_id")
+            .await?
+            .batches,
     )?;
     let mut map: HashMap<String, Vec<DeptAdmin>> = HashMap::new();
     for r in rows {
@@ -160,7 +180,7 @@ async fn evaluate_and_deliver(
     now_ms: i64,
 ) -> anyhow::Result<bool> {
     let engine = Engine::open(cfg).await?;
-    let rules = load_rules(cfg);
+    let (rules, _) = load_rules(cfg);
     let (findings, errors) = rules::evaluate(&engine, cfg, &rules, now_ms, None).await?;
     for e in &errors {
         eprintln!("auditlake: rule failed: {e}");
@@ -181,7 +201,7 @@ async fn evaluate_and_deliver(
         &admins,
     )
     .await?;
-    println!(
+    outprintln!(
         "{} evaluated {} rules: {} findings, {} firing ({} new, {} resolved, {} silenced); {} notifications sent, {} failed, {} dead",
         format_utc_millis(now_ms),
         evaluated.len(),
@@ -193,18 +213,32 @@ async fn evaluate_and_deliver(
         report.flushed.sent,
         report.flushed.failed,
         report.flushed.dead,
-    );
+    )?;
     Ok(errors.is_empty())
 }
 
 pub fn run(cfg: &Config, cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         AlertsCmd::Rules => {
-            print!("{}", rules::render_rules_table(&load_rules(cfg)));
-            Ok(ExitCode::SUCCESS)
+            let (rules, loaded) = load_rules(cfg);
+            outprint!("{}", rules::render_rules_table(&rules))?;
+            // Plan each rule too (read-only guard, contract columns), as `alerts run` will.
+            let problems = runtime()?.block_on(async {
+                let engine = Engine::open(cfg).await?;
+                anyhow::Ok(rules::check(&engine, cfg, &rules, Utc::now().timestamp_millis()).await)
+            })?;
+            for e in &problems {
+                eprintln!("auditlake: rule problem: {e}");
+            }
+            Ok(if loaded && problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         AlertsCmd::Evaluate { now, since, format } => {
-            evaluate(cfg, load_rules(cfg), &now, since, format, false)
+            let (rules, loaded) = load_rules(cfg);
+            evaluate(cfg, rules, loaded, &now, since, format, false)
         }
         AlertsCmd::Test {
             rule,
@@ -212,13 +246,13 @@ pub fn run(cfg: &Config, cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
             since,
             format,
         } => {
-            let mut rules = load_rules(cfg);
+            let (mut rules, _) = load_rules(cfg);
             rules.retain(|r| r.id == rule);
             if rules.is_empty() {
                 anyhow::bail!("no rule `{rule}`\n  hint: `auditlake alerts rules` lists them");
             }
             rules[0].enabled = true;
-            evaluate(cfg, rules, &now, since, format, true)
+            evaluate(cfg, rules, true, &now, since, format, true)
         }
         AlertsCmd::Run {
             once,
@@ -226,8 +260,13 @@ pub fn run(cfg: &Config, cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
             interval,
         } => {
             let alerts = alerts_config(cfg)?;
-            let store = store(cfg)?;
             let rt = runtime()?;
+            // Every rule must load and plan before anything starts (or is created).
+            let rules = rt.block_on(async {
+                let engine = Engine::open(cfg).await?;
+                load_rules_strict(cfg, &engine).await
+            })?;
+            let store = store(cfg)?;
             if once {
                 let now_ms = match now {
                     Some(n) => parse_instant(&n, cfg.timezone)?,
@@ -242,7 +281,7 @@ pub fn run(cfg: &Config, cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
             }
             let every = match interval {
                 Some(s) => Duration::from_secs(s.max(1)),
-                None => load_rules(cfg)
+                None => rules
                     .iter()
                     .filter(|r| r.enabled)
                     .map(|r| r.schedule)
@@ -304,12 +343,12 @@ pub fn run(cfg: &Config, cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
                 },
                 now,
             )?;
-            println!("silence {} until {}", s.id, s.ends_at.to_rfc3339());
+            outprintln!("silence {} until {}", s.id, s.ends_at.to_rfc3339())?;
             Ok(ExitCode::SUCCESS)
         }
         AlertsCmd::Silence(SilenceCmd::List { all }) => {
             let list = store(cfg)?.list_silences(Utc::now(), all)?;
-            println!(
+            outprintln!(
                 "{}",
                 serde_json::to_string_pretty(
                     &serde_json::json!(list.iter().map(|s| serde_json::json!({
@@ -321,12 +360,12 @@ pub fn run(cfg: &Config, cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
                 "comment": s.comment,
             })).collect::<Vec<_>>())
                 )?
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         AlertsCmd::Silence(SilenceCmd::Expire { id }) => {
             if store(cfg)?.expire_silence(&id, Utc::now())? {
-                println!("silence {id} expired");
+                outprintln!("silence {id} expired")?;
                 Ok(ExitCode::SUCCESS)
             } else {
                 anyhow::bail!("no active silence {id}\n  hint: `auditlake alerts silence list`")
@@ -339,7 +378,7 @@ pub fn run(cfg: &Config, cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
             comment,
         } => {
             if store(cfg)?.acknowledge(&rule, &key, &author, &comment, Utc::now())? {
-                println!("acknowledged {rule} {key}");
+                outprintln!("acknowledged {rule} {key}")?;
                 Ok(ExitCode::SUCCESS)
             } else {
                 anyhow::bail!("no firing alert ({rule}, {key})\n  hint: `auditlake alerts list`")
@@ -347,7 +386,7 @@ pub fn run(cfg: &Config, cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
         }
         AlertsCmd::List => {
             let alerts = store(cfg)?.alerts()?;
-            println!("{}", serde_json::to_string_pretty(&alerts)?);
+            outprintln!("{}", serde_json::to_string_pretty(&alerts)?)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -356,6 +395,7 @@ pub fn run(cfg: &Config, cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
 fn evaluate(
     cfg: &Config,
     rules: Vec<Rule>,
+    loaded: bool,
     now: &str,
     since: Option<String>,
     format: FindingsFmt,
@@ -371,10 +411,10 @@ fn evaluate(
         eprintln!("auditlake: rule failed: {e}");
     }
     match format {
-        FindingsFmt::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
-        FindingsFmt::Table => print!("{}", rules::render_findings_table(&findings, evidence)),
+        FindingsFmt::Json => outprintln!("{}", serde_json::to_string_pretty(&findings)?)?,
+        FindingsFmt::Table => outprint!("{}", rules::render_findings_table(&findings, evidence))?,
     }
-    Ok(if errors.is_empty() {
+    Ok(if errors.is_empty() && loaded {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -425,9 +465,9 @@ pub async fn register_findings(engine: &Engine, cfg: &Config) -> anyhow::Result<
             col(&|r| Some(r.fields.clone())),
         ],
     )?;
-    engine.ctx().register_table(
+    engine.add_table(
         "findings",
         Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
-    )?;
+    );
     Ok(())
 }

@@ -1,0 +1,181 @@
+//! `auditlake ingest events|directory`: files into the lake.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use auditlake_ingest::{IngestOptions, Input, InputFormat, Observer};
+use clap::{Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::common::{SummaryFmt, load_config};
+use crate::output::outprintln;
+
+#[derive(Subcommand)]
+pub enum IngestCmd {
+    /// Ingest JSON Lines or CSV event files (`.gz` allowed; `-` reads standard input).
+    Events {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value = "text")]
+        format: SummaryFmt,
+        /// Format of standard input.
+        #[arg(long, default_value = "jsonl")]
+        stdin_format: StdinFmt,
+        /// Events per commit.
+        #[arg(long, default_value_t = 200_000)]
+        batch_rows: usize,
+        /// Dedup fingerprints kept in memory (about 30 bytes each) before they are merged into
+        /// the lake's on-disk index; lower it to use less memory.
+        #[arg(long, default_value_t = auditlake_ingest::dedup::DEFAULT_MEM_LIMIT)]
+        index_memory_ids: usize,
+    },
+    /// Replace the directory snapshot (users and departments).
+    Directory {
+        #[arg(long)]
+        users: PathBuf,
+        #[arg(long)]
+        departments: PathBuf,
+        #[arg(long, default_value = "text")]
+        format: SummaryFmt,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StdinFmt {
+    Jsonl,
+    Csv,
+}
+
+pub fn run(config: Option<&Path>, cmd: IngestCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        IngestCmd::Events {
+            files,
+            format,
+            stdin_format,
+            batch_rows,
+            index_memory_ids,
+        } => {
+            let cfg = load_config(config)?;
+            let stdin = match stdin_format {
+                StdinFmt::Jsonl => InputFormat::JsonLines,
+                StdinFmt::Csv => InputFormat::Csv,
+            };
+            let inputs = files
+                .iter()
+                .map(|f| Input::from_path(f, Some(stdin)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let opts = IngestOptions {
+                batch_rows,
+                index_memory_ids,
+            };
+            let bar = Progress::new(&inputs, format == SummaryFmt::Text);
+            let s = auditlake_ingest::ingest_events_observed(
+                cfg.lake.local()?,
+                &inputs,
+                &opts,
+                bar.clone(),
+            );
+            bar.0.finish_and_clear();
+            let s = s?;
+            for r in &s.rejects {
+                eprintln!("quarantined: {r}");
+            }
+            if s.quarantined as usize > s.rejects.len() {
+                eprintln!(
+                    "quarantined: … and {} more",
+                    s.quarantined as usize - s.rejects.len()
+                );
+            }
+            for e in &s.errors {
+                eprintln!("auditlake: error: {e}");
+            }
+            match format {
+                SummaryFmt::Json => outprintln!("{}", serde_json::to_string_pretty(&s)?)?,
+                SummaryFmt::Text => {
+                    outprintln!(
+                        "read {} lines: {} events written, {} duplicates skipped, {} quarantined ({} new) — {} files in {} day partitions",
+                        s.lines,
+                        s.written,
+                        s.duplicates,
+                        s.quarantined,
+                        s.quarantine_new,
+                        s.files,
+                        s.partitions.len()
+                    )?;
+                    if s.quarantined > 0 {
+                        outprintln!("see them with `auditlake quarantine`")?;
+                    }
+                }
+            }
+            if s.errors.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!(
+                    "  hint: {} input(s) were not read to the end; what was read before the damage is stored. Fix or re-export them and run the same command again (nothing is stored twice)",
+                    s.errors.len()
+                );
+                Ok(ExitCode::from(2))
+            }
+        }
+        IngestCmd::Directory {
+            users,
+            departments,
+            format,
+        } => {
+            let cfg = load_config(config)?;
+            let s = auditlake_ingest::load_directory(cfg.lake.local()?, &users, &departments)?;
+            match format {
+                SummaryFmt::Json => outprintln!("{}", serde_json::to_string_pretty(&s)?)?,
+                SummaryFmt::Text => outprintln!(
+                    "directory snapshot {}: {} users, {} departments",
+                    s.snapshot,
+                    s.users,
+                    s.departments
+                )?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The progress bar on standard error (drawn only when it is a terminal and the summary is text).
+struct Progress(ProgressBar);
+
+impl Progress {
+    fn new(inputs: &[Input], enabled: bool) -> Arc<Progress> {
+        if !enabled || !std::io::stderr().is_terminal() {
+            return Arc::new(Progress(ProgressBar::hidden()));
+        }
+        let pb = if inputs.iter().any(|i| i.path == Path::new("-")) {
+            ProgressBar::new_spinner()
+        } else {
+            ProgressBar::new(inputs.iter().filter_map(|i| i.size()).sum())
+        };
+        pb.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{spinner} ingest [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        Arc::new(Progress(pb))
+    }
+}
+
+impl Observer for Progress {
+    fn waiting_for_lock(&self) {
+        self.0.suspend(|| {
+            eprintln!("auditlake: another ingest holds the lake lock; waiting for it to finish…")
+        });
+    }
+    fn input_started(&self, name: &str) {
+        self.0.set_message(name.to_string());
+    }
+    fn bytes_read(&self, n: u64) {
+        self.0.inc(n);
+    }
+}

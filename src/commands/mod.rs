@@ -1,0 +1,10 @@
+//! One module per command: its clap arguments and what it does.
+
+pub mod alerts;
+pub mod demo;
+pub mod generate;
+pub mod ingest;
+pub mod kpi;
+pub mod quarantine;
+pub mod report;
+pub mod sql;
