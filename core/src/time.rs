@@ -105,6 +105,20 @@ pub fn parse_instant(s: &str, tz: Tz) -> anyhow::Result<i64> {
     )
 }
 
+/// Parses a duration the same way everywhere a person writes one (config, rule headers,
+/// `silence add --for`): `30s`, `15m`, `4h`, `1d`, `1h30m`, `1h 30m`, `500ms`, `2days`
+/// (humantime's syntax). Refuses zero, which nowhere means anything useful.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let d = humantime::parse_duration(t).map_err(|e| {
+        format!("duration {s:?}: {e} (write e.g. \"30s\", \"15m\", \"4h\", \"1d\", \"1h30m\")")
+    })?;
+    if d.is_zero() {
+        return Err(format!("duration {s:?} must be longer than zero"));
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +155,29 @@ mod tests {
         );
         assert!(parse_rfc3339_millis("yesterday").is_none());
         assert!(from_epoch_millis(-5).is_none());
+    }
+
+    #[test]
+    fn durations_have_one_syntax() {
+        use std::time::Duration;
+        for (text, secs) in [
+            ("30s", 30),
+            ("15m", 900),
+            ("1h30m", 5400),
+            ("1h 30m", 5400),
+            ("1d", 86_400),
+            ("2h", 7200),
+        ] {
+            assert_eq!(
+                parse_duration(text).unwrap(),
+                Duration::from_secs(secs),
+                "{text}"
+            );
+        }
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        for bad in ["", "0m", "5 parsecs", "m5", "-1h"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
+        }
     }
 }

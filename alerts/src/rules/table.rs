@@ -3,26 +3,10 @@
 use super::Rule;
 use crate::finding::Finding;
 
-/// Display width: CJK and other wide characters take two columns.
+/// Display width in terminal columns (CJK and other wide characters take two), by Unicode's
+/// East Asian Width tables.
 fn width(s: &str) -> usize {
-    s.chars()
-        .map(|c| {
-            let u = c as u32;
-            if (0x1100..=0x115F).contains(&u)
-                || (0x2E80..=0xA4CF).contains(&u)
-                || (0xAC00..=0xD7A3).contains(&u)
-                || (0xF900..=0xFAFF).contains(&u)
-                || (0xFE30..=0xFE4F).contains(&u)
-                || (0xFF00..=0xFF60).contains(&u)
-                || (0xFFE0..=0xFFE6).contains(&u)
-                || (0x20000..=0x3FFFD).contains(&u)
-            {
-                2
-            } else {
-                1
-            }
-        })
-        .sum()
+    unicode_width::UnicodeWidthStr::width(s)
 }
 
 fn line(cells: &[&str], widths: &[usize]) -> String {
@@ -165,5 +149,25 @@ mod tests {
         let t = render_findings_table(&[f("a", "k1")], true);
         assert!(t.contains("    n: 3\n") && t.contains("1 finding\n"), "{t}");
         assert_eq!(render_findings_table(&[], false), "no findings\n");
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        assert_eq!(width("部門 x"), 6);
+        assert_eq!(width("審批逾時"), 8);
+        assert_eq!(width("ｱ"), 1); // half-width katakana
+        assert_eq!(width("mass_file_download"), 18);
+        let t = render(
+            &["名稱", "n"],
+            &[
+                vec!["審批".into(), "1".into()],
+                vec!["ab".into(), "2".into()],
+            ],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        // the second column starts at the same display column on every line
+        let col = |l: &str| width(&l[..l.rfind(|c: char| c == 'n' || c.is_ascii_digit()).unwrap()]);
+        assert_eq!(col(lines[0]), col(lines[2]), "{t}");
+        assert_eq!(col(lines[2]), col(lines[3]), "{t}");
     }
 }

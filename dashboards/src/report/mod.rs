@@ -6,7 +6,7 @@
 //! [`render_html`] → write the file → [`write_pdf`] → [`send_report`].
 
 mod fmt;
-mod kpi;
+pub mod kpi;
 mod mail;
 mod model;
 mod pdf;
