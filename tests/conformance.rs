@@ -86,9 +86,11 @@ fn ingest_cases() {
 #[test]
 fn kpi_cases() {
     let mut failures = Vec::new();
+    let mut checked = 0;
     for set in conformance_sets() {
         let (_tmp, cfg, _) = build_lake(&set);
         for case in cases(&set).iter().filter(|c| c["kind"] == "kpi") {
+            checked += 1;
             let (from, to) = (case["from"].as_str().unwrap(), case["to"].as_str().unwrap());
             let act = run_json(
                 &cfg,
@@ -111,17 +113,25 @@ fn kpi_cases() {
                     diffs.join("\n    ")
                 ));
             }
+            assert!(
+                total > 0,
+                "{} kpi {from}..{to}: nothing compared",
+                set.display()
+            );
         }
     }
+    assert!(checked >= 2, "only {checked} kpi cases found");
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
 #[test]
 fn rules_cases() {
     let mut failures = Vec::new();
+    let mut checked = 0;
     for set in conformance_sets() {
         let (_tmp, cfg, _) = build_lake(&set);
         for case in cases(&set).iter().filter(|c| c["kind"] == "rules") {
+            checked += 1;
             let now = case["now"].as_str().unwrap();
             let mut args = vec!["alerts", "evaluate", "--now", now, "--format", "json"];
             if let Some(s) = case["since"].as_str() {
@@ -141,6 +151,7 @@ fn rules_cases() {
             }
         }
     }
+    assert!(checked >= 2, "only {checked} rules cases found");
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -124,11 +125,58 @@ fn killed_ingest_resumes_to_the_same_lake() {
     );
     let expected = snapshot(&reference);
 
-    // Crashed: abort at each step of the commit protocol and of an index merge, then kill -9 at
-    // several points. This lake keeps at most 6000 ids in memory (the reference keeps them
-    // all), so its index is mostly on-disk runs, merged every other commit.
+    // Crashed: first kill -9 at varied points of running ingests (each asserted to have been
+    // still running, so the signal really interrupted it), then an abort at each step of the
+    // commit protocol and of an index merge (each asserted to be what stopped its run). This lake
+    // keeps at most 6000 ids in memory (the reference keeps them all), so its index is mostly
+    // on-disk runs, merged every other commit.
     let crashed = setup(tmp.path(), "crashed");
+    let lake = crashed.parent().unwrap().join("lake");
     let small = |cfg: &Path| ingest_cmd_with(cfg, &files, 6_000);
+    let tmp_file_present = || {
+        walk(&lake.join("events"))
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".tmp"))
+    };
+    type Trigger<'a> = (
+        &'a str,
+        Box<dyn Fn(usize, std::time::Duration) -> bool + 'a>,
+    );
+    let triggers: Vec<Trigger> = vec![
+        // while reading and deduplicating, before its first commit
+        ("after 150 ms", Box::new(|_, t| t.as_millis() >= 150)),
+        // just after a commit record appears
+        ("after its first commit", Box::new(|new, _| new >= 1)),
+        // inside a commit: its Parquet files written under .tmp names, not yet renamed (polled,
+        // so it may be missed; then it is killed after its fourth commit instead)
+        (
+            "with a commit's .tmp files on disk",
+            Box::new(|new, _| (new >= 1 && tmp_file_present()) || new >= 4),
+        ),
+        ("after its third commit", Box::new(|new, _| new >= 3)),
+    ];
+    for (what, fire) in &triggers {
+        let before = commits(&crashed);
+        let started = std::time::Instant::now();
+        let mut child = small(&crashed).spawn().unwrap();
+        loop {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "kill {what}: the ingest finished before it could be killed"
+            );
+            if fire(commits(&crashed) - before, started.elapsed()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "kill {what}: the ingest was not stopped by SIGKILL ({status})"
+        );
+    }
     for fault in [
         "tmp_written:1",
         "recorded:1",
@@ -139,26 +187,23 @@ fn killed_ingest_resumes_to_the_same_lake() {
         "renamed_one:5",
         "compacted:2",
     ] {
-        let status = small(&crashed)
+        let out = small(&crashed)
             .env("AUDITLAKE_FAULT", fault)
-            .status()
+            .stderr(Stdio::piped())
+            .output()
             .unwrap();
-        assert!(
-            !status.success(),
-            "the fault {fault} should have stopped the run"
+        let (point, n) = fault.split_once(':').unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.signal(),
+            Some(6),
+            "the fault {fault} should have aborted the run ({}): {stderr}",
+            out.status
         );
-    }
-    for wait_for in [1usize, 2, 3] {
-        let before = commits(&crashed);
-        let mut child = small(&crashed).spawn().unwrap();
-        loop {
-            if child.try_wait().unwrap().is_some() || commits(&crashed) >= before + wait_for {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        assert!(
+            stderr.contains(&format!("AUDITLAKE_FAULT: aborting at {point} #{n}")),
+            "the run stopped, but not at {fault}: {stderr}"
+        );
     }
     // The same command, to the end.
     let status = small(&crashed).status().unwrap();
