@@ -1,6 +1,6 @@
 //! Query: the lake as DataFusion tables, the SQL building blocks, and guarded user SQL.
 //!
-//! - [`open`] reads the lake into an [`Engine`]: `events` (Hive-partitioned Parquet), `users`
+//! - [`Engine::open`] reads the lake: `events` (Hive-partitioned Parquet), `users`
 //!   and `departments` (the current directory snapshot) and the UDFs of [`udf`].
 //! - [`Engine::session`] gives a [`Session`] of its own; [`Session::plan`] / [`Session::query`]
 //!   are the only way user SQL runs, refused unless its plan only reads (see [`session`]).
@@ -41,27 +41,22 @@ pub fn events_table_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Opens the lake named by the config (a local folder): its tables, the UDFs, the settings.
-pub async fn open(cfg: &Config) -> anyhow::Result<Engine> {
-    let lake = cfg.lake.local()?.to_path_buf();
-    let config = SessionConfig::new()
-        .with_information_schema(true)
-        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-        .set_bool("datafusion.execution.parquet.reorder_filters", true);
-    let udfs = udf::all(cfg.timezone, &cfg.holidays, &cfg.admin_ip_allowlist);
-    let engine = Engine::new(lake.clone(), config, udfs);
-    engine.add_table("events", events_table(&lake)?);
-    for (name, table) in directory_tables(&lake).await? {
-        engine.add_table(name, table);
-    }
-    Ok(engine)
-}
-
 impl Engine {
-    /// Opens the lake named by the config; see [`open`].
+    /// Opens the lake named by the config (a local folder): its tables, the UDFs, the settings.
     pub async fn open(cfg: &Config) -> anyhow::Result<Engine> {
-        open(cfg).await
+        let lake = cfg.lake.local()?.to_path_buf();
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+            .set_bool("datafusion.execution.parquet.reorder_filters", true);
+        let udfs = udf::all(cfg.timezone, &cfg.holidays, &cfg.admin_ip_allowlist);
+        let engine = Engine::new(lake.clone(), config, udfs);
+        engine.add_table("events", events_table(&lake)?);
+        for (name, table) in directory_tables(&lake).await? {
+            engine.add_table(name, table);
+        }
+        Ok(engine)
     }
 
     pub fn lake(&self) -> &std::path::Path {
