@@ -4,7 +4,9 @@
 //! - [`store`], [`lifecycle`]: alert state, silences and the durable outbox (SQLite beside the lake).
 //! - [`notify`]: channels (email, DingTalk robot, DingTalk work notification, webhook, stdout).
 
+pub mod digest;
 pub mod finding;
+pub mod glob;
 pub mod lifecycle;
 pub mod notify;
 pub mod rules;

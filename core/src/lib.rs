@@ -5,6 +5,7 @@
 pub mod config;
 pub mod layout;
 pub mod schema;
+pub mod secret;
 pub mod time;
 
 pub use config::Config;

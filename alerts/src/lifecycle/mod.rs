@@ -17,13 +17,13 @@ mod routing;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::Finding;
+use crate::digest::{Digest, DigestItem, Status};
 use crate::notify::config::{AlertsConfig, ChannelKind};
-use crate::notify::{self, Digest, DigestItem, FlushReport, Status};
-use crate::store::{Store, fmt_ts, load_silences, parse_ts};
+use crate::notify::{self, FlushReport};
+use crate::store::{Store, fmt_ts, parse_ts};
 
 pub use routing::{DeptAdmin, DeptAdmins, NoDirectory};
 
@@ -78,23 +78,6 @@ pub async fn deliver_scoped(
     Ok(DeliveryReport { recorded, flushed })
 }
 
-/// `rule, key, severity, dept_id, fired_at, first_ts, summary, fields` of a firing alert.
-type StoredAlert = (
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    String,
-    String,
-);
-
-struct AlertRow {
-    state: String,
-    fired_at: String,
-}
-
 /// An alert that this evaluation may notify about.
 struct Candidate {
     item: DigestItem,
@@ -111,9 +94,10 @@ pub fn record(
     directory: &dyn DeptAdmins,
 ) -> anyhow::Result<RecordReport> {
     let now_s = fmt_ts(now);
-    store.transaction(|tx| {
+    store.record_evaluation(|tx| {
         let mut report = RecordReport::default();
-        let silences: Vec<_> = load_silences(tx)?
+        let silences: Vec<_> = tx
+            .silences()?
             .into_iter()
             .filter(|s| s.is_active(now))
             .collect();
@@ -121,20 +105,7 @@ pub fn record(
         // 1. History, and one finding per (rule, key) (the most severe if a rule repeats a key).
         let mut current: BTreeMap<(String, String), &Finding> = BTreeMap::new();
         for f in findings {
-            tx.execute(
-                "INSERT INTO findings (eval_at, rule, key, severity, ts, dept_id, summary, fields)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    now_s,
-                    f.rule,
-                    f.key,
-                    f.severity.as_str(),
-                    f.ts,
-                    f.dept_id(),
-                    f.summary,
-                    serde_json::to_string(&f.fields)?
-                ],
-            )?;
+            tx.add_history(&now_s, f)?;
             let e = current.entry((f.rule.clone(), f.key.clone())).or_insert(f);
             if f.severity > e.severity {
                 *e = f;
@@ -144,36 +115,14 @@ pub fn record(
         // 2. Transitions of found alerts.
         let mut candidates: Vec<Candidate> = Vec::new();
         for ((rule, key), f) in &current {
-            let row: Option<AlertRow> = tx
-                .query_row(
-                    "SELECT state, fired_at FROM alerts WHERE rule = ?1 AND key = ?2",
-                    params![rule, key],
-                    |r| {
-                        Ok(AlertRow {
-                            state: r.get(0)?,
-                            fired_at: r.get(1)?,
-                        })
-                    },
-                )
-                .optional()?;
-            let fields = serde_json::to_string(&f.fields)?;
-            let fired_at = match row {
-                Some(r) if r.state == "firing" => {
-                    tx.execute(
-                        "UPDATE alerts SET severity = ?3, dept_id = ?4, last_seen = ?5, summary = ?6, fields = ?7
-                         WHERE rule = ?1 AND key = ?2",
-                        params![rule, key, f.severity.as_str(), f.dept_id(), now_s, f.summary, fields],
-                    )?;
-                    r.fired_at
+            let fired_at = match tx.alert(rule, key)? {
+                Some(a) if a.state == "firing" => {
+                    tx.refresh_firing(f, &now_s)?;
+                    a.fired_at
                 }
                 _ => {
                     report.new += 1;
-                    tx.execute(
-                        "INSERT OR REPLACE INTO alerts
-                           (rule, key, state, severity, dept_id, fired_at, first_ts, last_seen, resolved_at, summary, fields)
-                         VALUES (?1, ?2, 'firing', ?3, ?4, ?5, ?6, ?5, NULL, ?7, ?8)",
-                        params![rule, key, f.severity.as_str(), f.dept_id(), now_s, f.ts, f.summary, fields],
-                    )?;
+                    tx.start_episode(f, &now_s)?;
                     now_s.clone()
                 }
             };
@@ -196,52 +145,31 @@ pub fn record(
         report.firing = current.len();
 
         // 3. Firing alerts not found: resolved.
-        let gone: Vec<StoredAlert> = {
-            let mut st = tx.prepare(
-                "SELECT rule, key, severity, dept_id, fired_at, first_ts, summary, fields FROM alerts WHERE state = 'firing'",
-            )?;
-            st.query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?
-        };
-        for (rule, key, sev, dept, fired_at, first_ts, summary, fields) in gone {
-            if current.contains_key(&(rule.clone(), key.clone())) {
+        for a in tx.firing_alerts()? {
+            if current.contains_key(&(a.rule.clone(), a.key.clone())) {
                 continue;
             }
             if let Some(scope) = evaluated_rules
-                && !scope.contains(&rule)
+                && !scope.contains(&a.rule)
             {
                 // Still firing as far as we know: keep it in the count.
                 report.firing += 1;
                 continue;
             }
-            tx.execute(
-                "UPDATE alerts SET state = 'resolved', resolved_at = ?3 WHERE rule = ?1 AND key = ?2",
-                params![rule, key, now_s],
-            )?;
+            tx.resolve(&a.rule, &a.key, &now_s)?;
             report.resolved += 1;
             candidates.push(Candidate {
                 item: DigestItem {
-                    rule,
-                    key,
-                    severity: sev.parse().unwrap_or(crate::Severity::High),
+                    severity: a.severity.parse().unwrap_or(crate::Severity::High),
+                    rule: a.rule,
+                    key: a.key,
                     status: Status::Resolved,
                     repeat: false,
-                    ts: first_ts,
-                    summary,
-                    dept_id: dept,
-                    fields: serde_json::from_str(&fields).unwrap_or_default(),
-                    fired_at,
+                    ts: a.first_ts,
+                    summary: a.summary,
+                    dept_id: a.dept_id,
+                    fields: a.fields,
+                    fired_at: a.fired_at,
                     resolved_at: Some(now_s.clone()),
                 },
             });
@@ -257,33 +185,31 @@ pub fn record(
                 continue;
             }
             let silenced = silences.iter().any(|s| {
-                s.matches(&it.rule, &it.key, it.severity.as_str(), it.dept_id.as_deref())
+                s.matches(
+                    &it.rule,
+                    &it.key,
+                    it.severity.as_str(),
+                    it.dept_id.as_deref(),
+                )
             });
-            let acked: bool = tx
-                .query_row(
-                    "SELECT count(*) FROM acks WHERE rule = ?1 AND key = ?2 AND fired_at = ?3",
-                    params![it.rule, it.key, it.fired_at],
-                    |r| r.get::<_, i64>(0),
-                )?
-                > 0;
+            let acked = tx.acknowledged(&it.rule, &it.key, &it.fired_at)?;
             let channels: BTreeSet<&String> = targets.iter().map(|(ch, _)| ch).collect();
             for ch in channels {
                 let ch_cfg = &cfg.channels[ch];
-                let state: Option<(String, String, String)> = tx
-                    .query_row(
-                        "SELECT fired_at, last_state, last_notified_at FROM channel_state
-                         WHERE rule = ?1 AND key = ?2 AND channel = ?3",
-                        params![it.rule, it.key, ch],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()?;
+                let mark = tx.channel_mark(&it.rule, &it.key, ch)?;
+                // Whether this channel was told that this episode fires.
+                let told = mark
+                    .as_ref()
+                    .is_some_and(|m| m.fired_at == it.fired_at && m.last_state == "firing");
                 let mut item = it.clone();
                 let notify = match it.status {
-                    Status::Firing => match &state {
-                        Some((fired, last, at)) if *fired == it.fired_at && last == "firing" => {
+                    Status::Firing => match &mark {
+                        Some(m) if told => {
                             let due = ch_cfg.repeat_interval.is_some_and(|r| {
-                                parse_ts(at).is_ok_and(|at| {
-                                    now - at >= chrono::Duration::from_std(r).unwrap_or(chrono::Duration::MAX)
+                                parse_ts(&m.last_notified_at).is_ok_and(|at| {
+                                    now - at
+                                        >= chrono::Duration::from_std(r)
+                                            .unwrap_or(chrono::Duration::MAX)
                                 })
                             });
                             item.repeat = true;
@@ -292,10 +218,9 @@ pub fn record(
                         _ => true,
                     },
                     Status::Resolved => {
-                        let told = matches!(&state, Some((fired, last, _)) if *fired == it.fired_at && last == "firing");
                         if told && (!ch_cfg.notify_resolved || silenced) {
                             // Nothing to send, but the channel's view is now "resolved".
-                            mark(tx, &item, ch, "resolved", &now_s)?;
+                            tx.set_channel_mark(&item, ch, "resolved", &now_s)?;
                         }
                         told && ch_cfg.notify_resolved
                     }
@@ -311,7 +236,7 @@ pub fn record(
                     Status::Firing => "firing",
                     Status::Resolved => "resolved",
                 };
-                mark(tx, &item, ch, st, &now_s)?;
+                tx.set_channel_mark(&item, ch, st, &now_s)?;
                 for (tch, recipients) in &targets {
                     if tch == ch {
                         digests
@@ -326,12 +251,18 @@ pub fn record(
         // 5. Outbox rows.
         for ((channel, recipients), mut items) in digests {
             items.sort_by(|a, b| {
-                (a.status == Status::Resolved, std::cmp::Reverse(a.severity), &a.rule, &a.key).cmp(&(
-                    b.status == Status::Resolved,
-                    std::cmp::Reverse(b.severity),
-                    &b.rule,
-                    &b.key,
-                ))
+                (
+                    a.status == Status::Resolved,
+                    std::cmp::Reverse(a.severity),
+                    &a.rule,
+                    &a.key,
+                )
+                    .cmp(&(
+                        b.status == Status::Resolved,
+                        std::cmp::Reverse(b.severity),
+                        &b.rule,
+                        &b.key,
+                    ))
             });
             let ch_cfg = &cfg.channels[&channel];
             let recipient_chunks: Vec<Vec<String>> =
@@ -347,35 +278,11 @@ pub fn record(
                         recipients: rc.clone(),
                         items: chunk.to_vec(),
                     };
-                    tx.execute(
-                        "INSERT INTO outbox (id, channel, created_at, state, attempts, next_attempt_at, payload)
-                         VALUES (?1, ?2, ?3, 'pending', 0, ?3, ?4)",
-                        params![
-                            uuid::Uuid::now_v7().to_string(),
-                            channel,
-                            now_s,
-                            serde_json::to_string(&digest)?
-                        ],
-                    )?;
+                    tx.enqueue(&digest, &now_s)?;
                     report.notifications += 1;
                 }
             }
         }
         Ok(report)
     })
-}
-
-fn mark(
-    tx: &rusqlite::Transaction<'_>,
-    it: &DigestItem,
-    channel: &str,
-    state: &str,
-    now: &str,
-) -> anyhow::Result<()> {
-    tx.execute(
-        "INSERT OR REPLACE INTO channel_state (rule, key, channel, fired_at, last_state, last_notified_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![it.rule, it.key, channel, it.fired_at, state, now],
-    )?;
-    Ok(())
 }

@@ -9,8 +9,8 @@
 //!
 //! [alerts.channels.secops-mail]
 //! type = "email"
-//! smtp_host = "smtp.example.com"
-//! tls = "starttls"            # starttls | tls | none
+//! host = "smtp.example.com"   # the SMTP keys of auditlake_mail::SmtpConfig, as for the report
+//! security = "starttls"       # starttls | tls | none
 //! username = "alerts@example.com"
 //! password_env = "AUDITLAKE_SMTP_PASSWORD"
 //! from = "auditlake <alerts@example.com>"
@@ -65,6 +65,20 @@ impl AlertsConfig {
         };
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Keys written in an earlier spelling, one line each (`[alerts.channels.mail]: `smtp_host` is
+    /// deprecated ...`), for the program to show as warnings.
+    pub fn deprecations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, c) in &self.channels {
+            if let ChannelKind::Email(e) = &c.kind {
+                for d in &e.smtp.deprecated {
+                    out.push(format!("[alerts.channels.{name}]: {d}"));
+                }
+            }
+        }
+        out
     }
 
     /// Checks cross references: every route names known channels, department routes go to channels
@@ -155,7 +169,7 @@ pub struct RouteConfig {
 
 impl RouteConfig {
     pub fn matches(&self, rule: &str, severity: Severity) -> bool {
-        (self.rules.is_empty() || self.rules.iter().any(|p| crate::store::glob_match(p, rule)))
+        (self.rules.is_empty() || self.rules.iter().any(|p| crate::glob::glob_match(p, rule)))
             && (self.severities.is_empty() || self.severities.contains(&severity))
             && self.min_severity.is_none_or(|m| severity >= m)
     }

@@ -12,7 +12,10 @@
 //!
 //! No secret is ever written here: payloads hold findings only, errors are redacted before storing.
 
+mod evaluation;
 mod silence;
+
+pub use evaluation::{AlertState, ChannelMark, EvaluationTx, FiringAlert};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -22,9 +25,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-pub use silence::{MatchField, Matcher, glob_match};
+pub use silence::{MatchField, Matcher};
 
-use crate::notify::Digest;
+use crate::digest::Digest;
 
 /// Formats a time as stored: `2026-10-08T01:02:03.000Z`.
 pub fn fmt_ts(t: DateTime<Utc>) -> String {
@@ -217,13 +220,13 @@ impl Store {
         &self.path
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+    fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (the transaction rolls back).
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs `f` in one IMMEDIATE transaction, committed when `f` returns `Ok`.
-    pub(crate) fn transaction<T>(
+    fn transaction<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {

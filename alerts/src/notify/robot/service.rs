@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use super::config::RobotConfig;
 use super::encoder;
 use crate::notify::http::{dingtalk_reply, request_error, status_error};
-use crate::notify::secret::Secret;
 use crate::notify::{Digest, SendError};
+use auditlake_core::secret::Secret;
 
 pub struct RobotService {
     cfg: RobotConfig,

@@ -3,8 +3,8 @@
 use super::config::WebhookConfig;
 use super::encoder;
 use crate::notify::http::{request_error, status_error};
-use crate::notify::secret::Secret;
 use crate::notify::{Digest, SendError};
+use auditlake_core::secret::Secret;
 
 pub struct WebhookService {
     url: String,

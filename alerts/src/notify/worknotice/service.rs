@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use super::config::WorkNoticeConfig;
 use super::encoder;
 use crate::notify::http::{dingtalk_reply, request_error, status_error};
-use crate::notify::secret::Secret;
 use crate::notify::{Digest, SendError};
+use auditlake_core::secret::Secret;
 
 /// Renew a token this long before DingTalk says it expires.
 const RENEW_BEFORE: i64 = 300;

@@ -1,4 +1,5 @@
-//! Channel secrets: read from an environment variable or a file named in the config, never inline.
+//! Secrets (SMTP passwords, robot and app secrets, webhook keys, API tokens): read from an
+//! environment variable or a file named in the config, never written inline.
 //!
 //! A [`Secret`] prints as `***` in `Debug` and `Display`, so it can't leak through logs or error messages
 //! by accident; [`Secret::expose`] is the one door to the value.
