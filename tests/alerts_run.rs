@@ -33,17 +33,17 @@ fn run_once_delivers_one_digest_then_waits_then_silences() {
     let set = repo().join("sample-data/conformance/hk");
     let (tmp, cfg, _) = build_lake(&set);
     let inbox = tmp.path().join("inbox");
-    let sink = SmtpSink::start(&inbox);
-    let port = sink.port;
+    let sink = smtp_sink(&inbox);
+    let port = sink.port();
 
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!(
         r#"
 [alerts.channels.secops]
 type = "email"
-smtp_host = "127.0.0.1"
-smtp_port = {port}
-tls = "none"
+host = "127.0.0.1"
+port = {port}
+security = "none"
 from = "auditlake <alerts@harbour.example>"
 to = ["secops@harbour.example"]
 

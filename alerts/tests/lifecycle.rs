@@ -17,8 +17,8 @@ url = "http://127.0.0.1:9/never"
 
 [alerts.channels.mail]
 type = "email"
-smtp_host = "127.0.0.1"
-tls = "none"
+host = "127.0.0.1"
+security = "none"
 from = "auditlake <alerts@example.com>"
 to = ["secops@example.com"]
 
@@ -360,7 +360,7 @@ userid_list = ["fallback"]
 
 [alerts.channels.mail]
 type = "email"
-smtp_host = "x"
+host = "x"
 from = "a@example.com"
 to = ["default@example.com"]
 
@@ -481,9 +481,26 @@ fn config_defaults_and_refusals() {
     assert!(e.contains("secret_env"), "{e}");
     assert!(!e.contains("SEC-very-secret-value"), "{e}");
 
-    let inline = "[alerts.channels.m]\ntype = \"email\"\nsmtp_host = \"h\"\nfrom = \"a@b.c\"\npassword = \"hunter2-hunter2\"\n";
+    let inline = "[alerts.channels.m]\ntype = \"email\"\nhost = \"h\"\nfrom = \"a@b.c\"\npassword = \"hunter2-hunter2\"\n";
     let e = format!("{:#}", AlertsConfig::from_toml(inline).unwrap_err());
     assert!(!e.contains("hunter2-hunter2"), "{e}");
+
+    assert!(cfg.deprecations().is_empty(), "{:?}", cfg.deprecations());
+    // The email keys of earlier versions still work, and each is named with its new spelling.
+    let old = "[alerts.channels.m]\ntype = \"email\"\nsmtp_host = \"h\"\nsmtp_port = 2525\ntls = \"none\"\nfrom = \"a@b.c\"\n";
+    let old = AlertsConfig::from_toml(old).unwrap();
+    let auditlake_alerts::notify::config::ChannelKind::Email(e) = &old.channels["m"].kind else {
+        panic!("an email channel")
+    };
+    assert_eq!((e.smtp.host.as_str(), e.smtp.effective_port()), ("h", 2525));
+    assert_eq!(
+        old.deprecations(),
+        [
+            "[alerts.channels.m]: `smtp_host` is deprecated and will be removed: write `host` instead",
+            "[alerts.channels.m]: `smtp_port` is deprecated and will be removed: write `port` instead",
+            "[alerts.channels.m]: `tls` is deprecated and will be removed: write `security` instead",
+        ]
+    );
 
     // A syntax error on a line with a secret: the line number, not the text.
     let broken = "[alerts]\nx = \"hunter2-hunter2\" oops\n";
@@ -504,7 +521,7 @@ fn config_defaults_and_refusals() {
 
 #[test]
 fn secrets_never_print() {
-    use auditlake_alerts::notify::secret::{Secret, SecretSource};
+    use auditlake_core::secret::{Secret, SecretSource};
     let s = Secret::new("s3cr3t-value");
     assert_eq!(format!("{s} {s:?}"), "*** Secret(***)");
     let dir = tempfile::tempdir().unwrap();

@@ -133,10 +133,15 @@ async fn load_rules_strict(cfg: &Config, engine: &Engine) -> anyhow::Result<Vec<
 }
 
 fn alerts_config(cfg: &Config) -> anyhow::Result<AlertsConfig> {
-    match &cfg.source {
-        Some(path) => AlertsConfig::from_toml(&std::fs::read_to_string(path)?),
-        None => Ok(AlertsConfig::default()),
+    let Some(path) = &cfg.source else {
+        return Ok(AlertsConfig::default());
+    };
+    let alerts = AlertsConfig::from_toml(&std::fs::read_to_string(path)?)
+        .map_err(|e| anyhow::anyhow!("config file {}: {e:#}", path.display()))?;
+    for d in alerts.deprecations() {
+        eprintln!("warning: config file {}: {d}", path.display());
     }
+    Ok(alerts)
 }
 
 fn store(cfg: &Config) -> anyhow::Result<Store> {

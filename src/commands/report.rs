@@ -7,8 +7,7 @@ use anyhow::Context;
 use auditlake_core::Config;
 use auditlake_core::time::Period;
 use auditlake_dashboards::report::{
-    DailyActive, DeptRow, FindingCount, ReportData, SmtpSettings, render_html, send_report,
-    write_pdf,
+    DailyActive, DeptRow, FindingCount, ReportData, render_html, send_report, write_pdf,
 };
 use auditlake_query::{Engine, kpi};
 use chrono::{Datelike, NaiveDate};
@@ -246,7 +245,7 @@ fn check_report_section(cfg: &Config) -> anyhow::Result<()> {
 }
 
 /// The `[report.smtp]` table of the config.
-fn smtp_settings(cfg: &Config) -> anyhow::Result<SmtpSettings> {
+fn smtp_settings(cfg: &Config) -> anyhow::Result<auditlake_mail::SmtpConfig> {
     let table = cfg
         .sections
         .get("report")
@@ -256,10 +255,19 @@ fn smtp_settings(cfg: &Config) -> anyhow::Result<SmtpSettings> {
                 "--mail-to needs an SMTP server: add a [report.smtp] table to the config, e.g.\n  [report.smtp]\n  host = \"smtp.example.com\"\n  from = \"auditlake <reports@example.com>\"\n  username = \"reports\"\n  password_env = \"AUDITLAKE_SMTP_PASSWORD\""
             )
         })?;
-    table
+    let file = cfg
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "config".into());
+    let smtp: auditlake_mail::SmtpConfig = table
         .clone()
         .try_into()
-        .map_err(|e| anyhow::anyhow!("config key `report.smtp`: {e}"))
+        .map_err(|e| anyhow::anyhow!("config file {file}: [report.smtp]: {e}"))?;
+    for d in &smtp.deprecated {
+        eprintln!("warning: config file {file}: [report.smtp]: {d}");
+    }
+    Ok(smtp)
 }
 
 /// Writes the report (and the PDF, and the mail, when asked). Returns the files written.

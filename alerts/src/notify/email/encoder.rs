@@ -1,7 +1,7 @@
 //! Digest → email (subject, plain text, HTML, Message-ID). Pure functions.
 
-use lettre::Message;
-use lettre::message::{Mailbox, MultiPart};
+use auditlake_mail::message::{Mailbox, MultiPart};
+use auditlake_mail::{Message, mailbox};
 
 use super::config::EmailConfig;
 use crate::notify::{Digest, DigestItem, Status};
@@ -111,10 +111,7 @@ pub fn encode(
     notification_id: &str,
     digest: &Digest,
 ) -> anyhow::Result<Message> {
-    let from: Mailbox = cfg
-        .from
-        .parse()
-        .map_err(|e| anyhow::anyhow!("bad `from` address `{}`: {e}", cfg.from))?;
+    let from: Mailbox = mailbox(&cfg.smtp.from, "sender (`from`)")?;
     let to = if digest.recipients.is_empty() {
         &cfg.to
     } else {
@@ -128,12 +125,9 @@ pub fn encode(
     let mut b = Message::builder()
         .from(from)
         .subject(subject(cfg, digest))
-        .message_id(Some(message_id(notification_id, &cfg.from)));
+        .message_id(Some(message_id(notification_id, &cfg.smtp.from)));
     for addr in to {
-        let mb: Mailbox = addr
-            .parse()
-            .map_err(|e| anyhow::anyhow!("bad recipient `{addr}`: {e}"))?;
-        b = b.to(mb);
+        b = b.to(mailbox(addr, "recipient")?);
     }
     Ok(b.multipart(MultiPart::alternative_plain_html(
         text_body(notification_id, digest),

@@ -5,7 +5,7 @@ use crate::notify::{Digest, DigestItem, Status};
 
 fn cfg() -> EmailConfig {
     toml::from_str(
-        r#"smtp_host = "localhost"
+        r#"host = "localhost"
 from = "auditlake <alerts@example.com>"
 to = ["secops@example.com"]"#,
     )
