@@ -25,9 +25,11 @@ use auditlake_core::time::{Period, format_utc_millis, utc_date};
 use auditlake_core::{Config, LakeLayout};
 use auditlake_query::Engine;
 use auditlake_query::kpi::{self, Scope, Segment};
-use auditlake_query::params::{Param, bind};
 use auditlake_sample::{GenOptions, GenSummary};
 use serde_json::Value;
+
+pub mod duck_sql;
+use duck_sql::bind;
 
 /// DuckDB translation of the shared views (`query/sql/views/*.sql`).
 pub const DUCKDB_VIEWS: &str = include_str!("../duckdb/views.sql");
@@ -364,7 +366,7 @@ pub fn duckdb_load_json(exe: &Path, data: &Data) -> anyhow::Result<(DuckRun, u64
     let files: Vec<String> = data
         .files
         .iter()
-        .map(|f| Param::Text(f.display().to_string()).to_sql())
+        .map(|f| duck_sql::text(&f.display().to_string()))
         .collect();
     let script = format!(
         "CREATE TABLE events AS SELECT * FROM read_json_auto([{}], format = 'newline_delimited', ignore_errors = true);\nSELECT count(*) AS n FROM events;",
@@ -383,7 +385,7 @@ pub fn duckdb_load_json(exe: &Path, data: &Data) -> anyhow::Result<(DuckRun, u64
 }
 
 /// The parameters of the DuckDB files, bound like auditlake's own (organisation scope).
-pub fn duckdb_params(cfg: &Config, p: &Period) -> anyhow::Result<BTreeMap<String, Param>> {
+pub fn duckdb_params(cfg: &Config, p: &Period) -> anyhow::Result<BTreeMap<String, String>> {
     let lake = std::fs::canonicalize(cfg.lake.local()?)?;
     let layout = LakeLayout::new(&lake);
     let dir = layout
@@ -391,36 +393,36 @@ pub fn duckdb_params(cfg: &Config, p: &Period) -> anyhow::Result<BTreeMap<String
         .context("the lake has no directory snapshot")?;
     let instant = |ms: i64| {
         // `format_utc_millis` gives RFC 3339 with `Z`; DuckDB reads it as TIMESTAMPTZ.
-        Param::Raw(format!("TIMESTAMPTZ '{}'", format_utc_millis(ms)))
+        format!("TIMESTAMPTZ '{}'", format_utc_millis(ms))
     };
     let mut m = BTreeMap::new();
     m.insert("period_start".into(), instant(p.start_ms()));
     m.insert("period_end".into(), instant(p.end_ms()));
-    m.insert("from".into(), Param::Date(p.from));
-    m.insert("to".into(), Param::Date(p.to));
-    m.insert("last_day".into(), Param::Date(p.to));
+    m.insert("from".into(), duck_sql::date(p.from));
+    m.insert("to".into(), duck_sql::date(p.to));
+    m.insert("last_day".into(), duck_sql::date(p.to));
     m.insert(
         "dt_from".into(),
-        Param::Text(utc_date(p.start_ms()).format("%Y-%m-%d").to_string()),
+        duck_sql::text(&utc_date(p.start_ms()).format("%Y-%m-%d").to_string()),
     );
     m.insert(
         "dt_to".into(),
-        Param::Text(utc_date(p.end_ms() - 1).format("%Y-%m-%d").to_string()),
+        duck_sql::text(&utc_date(p.end_ms() - 1).format("%Y-%m-%d").to_string()),
     );
-    m.insert("user_scope".into(), Param::Raw("TRUE".into()));
-    m.insert("event_scope".into(), Param::Raw("TRUE".into()));
-    m.insert("tz".into(), Param::Text(cfg.timezone.name().to_string()));
+    m.insert("user_scope".into(), "TRUE".into());
+    m.insert("event_scope".into(), "TRUE".into());
+    m.insert("tz".into(), duck_sql::text(cfg.timezone.name()));
     m.insert(
         "events_glob".into(),
-        Param::Text(format!("{}/*/*.parquet", layout.events().display())),
+        duck_sql::text(&format!("{}/*/*.parquet", layout.events().display())),
     );
     m.insert(
         "users_file".into(),
-        Param::Text(dir.join("users.parquet").display().to_string()),
+        duck_sql::text(&dir.join("users.parquet").display().to_string()),
     );
     m.insert(
         "departments_file".into(),
-        Param::Text(dir.join("departments.parquet").display().to_string()),
+        duck_sql::text(&dir.join("departments.parquet").display().to_string()),
     );
     Ok(m)
 }
@@ -712,11 +714,10 @@ pub async fn explain_kpi(cfg: &Config, p: &Period, key: &str) -> anyhow::Result<
             Segment::Table { name, sql } => (format!("table {name}"), sql),
             Segment::Part { name, sql, .. } => (format!("part {name}"), sql),
         };
-        let sql = bind(sql, prepared.params())?;
         let t = Instant::now();
         let r = prepared
             .session()
-            .query(&format!("EXPLAIN ANALYZE {sql}"))
+            .query_with(&format!("EXPLAIN ANALYZE {sql}"), prepared.params())
             .await?;
         out.push_str(&format!(
             "== {key}: {name} ({})\n{}\n",

@@ -23,7 +23,7 @@ use datafusion::datasource::MemTable;
 use serde_json::{Map, Value, json};
 
 use crate::format::to_json_rows;
-use crate::params::{Param, bind};
+use crate::params::Param;
 use crate::{Engine, Session};
 
 /// The shared views, in dependency order.
@@ -233,20 +233,13 @@ fn params(p: &Period, scope: &Scope) -> BTreeMap<String, Param> {
         "dt_to".into(),
         Param::Text(utc_date(p.end_ms() - 1).format("%Y-%m-%d").to_string()),
     );
-    match scope {
-        Scope::Organisation => {
-            m.insert("user_scope".into(), Param::Raw("TRUE".into()));
-            m.insert("event_scope".into(), Param::Raw("TRUE".into()));
-        }
-        Scope::Department(d) => {
-            let lit = Param::Text(d.clone()).to_sql();
-            m.insert("user_scope".into(), Param::Raw(format!("dept_id = {lit}")));
-            m.insert(
-                "event_scope".into(),
-                Param::Raw("user_id IN (SELECT user_id FROM scope_users)".into()),
-            );
-        }
-    }
+    // The scope is a value, not SQL: `NULL` for the organisation, else the department id. The
+    // views test `$scope_dept IS NULL OR ...`, which the optimizer folds away once it is bound.
+    let dept = match scope {
+        Scope::Organisation => None,
+        Scope::Department(d) => Some(d.clone()),
+    };
+    m.insert("scope_dept".into(), Param::OptText(dept));
     m
 }
 
@@ -302,10 +295,13 @@ pub async fn prepare(
     )?;
     let params = params(p, scope);
     for (name, sql) in VIEWS {
-        let body = bind(sql, &params)?;
-        ctx.sql(&format!("CREATE OR REPLACE VIEW {name} AS {body}"))
+        // Planned with its parameters bound, then registered as a view of that plan.
+        let df = session
+            .plan_with(sql, &params)
             .await
             .map_err(|e| anyhow::anyhow!("view `{name}` (query/sql/views): {e}"))?;
+        ctx.deregister_table(name)?;
+        ctx.register_table(name, df.into_view())?;
     }
     Ok(Prepared { session, params })
 }
@@ -318,8 +314,9 @@ pub async fn compute_one(prepared: &Prepared, key: &str, text: &str) -> anyhow::
     for seg in parse_segments(text).map_err(|e| anyhow::anyhow!("KPI `{key}`: {e}"))? {
         match seg {
             Segment::Table { name, sql } => {
-                let df = ctx
-                    .sql(&bind(&sql, params)?)
+                let df = prepared
+                    .session
+                    .plan_with(&sql, params)
                     .await
                     .map_err(|e| anyhow::anyhow!("KPI `{key}`, table `{name}`: {e}"))?;
                 let schema = Arc::new(df.schema().as_arrow().clone());
@@ -331,8 +328,9 @@ pub async fn compute_one(prepared: &Prepared, key: &str, text: &str) -> anyhow::
                 )?;
             }
             Segment::Part { name, shape, sql } => {
-                let batches: Vec<RecordBatch> = ctx
-                    .sql(&bind(&sql, params)?)
+                let batches: Vec<RecordBatch> = prepared
+                    .session
+                    .plan_with(&sql, params)
                     .await
                     .map_err(|e| anyhow::anyhow!("KPI `{key}`, part `{name}`: {e}"))?
                     .collect()

@@ -5,7 +5,8 @@
 //! - [`Engine::session`] gives a [`Session`] of its own; [`Session::plan`] / [`Session::query`]
 //!   are the only way user SQL runs, refused unless its plan only reads (see [`session`]).
 //! - [`format`] prints results as table, CSV or JSON.
-//! - [`params`] fills named parameters (`$period_start`) into the readable `.sql` files.
+//! - [`params`]: typed values for the named parameters (`$period_start`) of the `.sql` files,
+//!   bound to the plan by DataFusion ([`Session::plan_with`]).
 
 pub mod format;
 pub mod kpi;

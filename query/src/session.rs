@@ -29,6 +29,8 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParserBuilder;
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 
+use crate::params::{Param, bind_plan};
+
 /// Why a query did not run. Callers map the kinds: a CLI exits non-zero with the message, a
 /// server answers 403 / 400 / 500, the PostgreSQL endpoint picks an SQLSTATE.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -190,6 +192,17 @@ impl Session {
     /// Nothing runs here: the returned `DataFrame` is executed by the caller (`collect`,
     /// `execute_stream`), and only a plan that passed the guard reaches it.
     pub async fn plan(&self, sql: &str) -> Result<DataFrame, QueryError> {
+        self.plan_with(sql, &BTreeMap::new()).await
+    }
+
+    /// [`Session::plan`] with named parameters: each `$name` in `sql` is a placeholder of the
+    /// plan, replaced by the typed value of `params` (never spliced into the text). A `$name`
+    /// without a value is refused, naming it.
+    pub async fn plan_with(
+        &self,
+        sql: &str,
+        params: &BTreeMap<String, Param>,
+    ) -> Result<DataFrame, QueryError> {
         let state = self.ctx.state();
         let statement = parse_one(&state, sql)?;
         let plan = state
@@ -203,6 +216,7 @@ impl Session {
             };
             QueryError::Refused(format!("{why}: {READ_ONLY_HINT}"))
         })?;
+        let plan = bind_plan(plan, params).map_err(QueryError::Invalid)?;
         self.ctx
             .execute_logical_plan(plan)
             .await
@@ -211,7 +225,16 @@ impl Session {
 
     /// Plans (guarded, as [`Session::plan`]) and collects one statement of user SQL.
     pub async fn query(&self, sql: &str) -> Result<QueryResult, QueryError> {
-        let df = self.plan(sql).await?;
+        self.query_with(sql, &BTreeMap::new()).await
+    }
+
+    /// [`Session::query`] with named parameters, as [`Session::plan_with`].
+    pub async fn query_with(
+        &self,
+        sql: &str,
+        params: &BTreeMap<String, Param>,
+    ) -> Result<QueryResult, QueryError> {
+        let df = self.plan_with(sql, params).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await.map_err(QueryError::from_datafusion)?;
         Ok(QueryResult { schema, batches })
@@ -315,6 +338,43 @@ mod tests {
             e.sql_readonly("").await,
             Err(QueryError::Invalid(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn parameters_are_bound_as_values_not_text() {
+        let s = engine().session();
+        let params = BTreeMap::from([
+            ("n".to_string(), Param::Int(41)),
+            (
+                "who".to_string(),
+                Param::Text("o'neil'); DROP TABLE t; --".into()),
+            ),
+            ("none".to_string(), Param::OptText(None)),
+        ]);
+        let r = s
+            .query_with(
+                "SELECT $n + 1 AS n, '$n' AS literal, $who AS who, $none IS NULL AS none",
+                &params,
+            )
+            .await
+            .unwrap();
+        let text =
+            crate::format::render(&r.schema, &r.batches, crate::format::OutputFormat::Csv).unwrap();
+        // The value is data: quotes and SQL in it stay text; a `$` inside a string is no parameter.
+        assert_eq!(
+            text,
+            "n,literal,who,none\n42,$n,o'neil'); DROP TABLE t; --,true\n"
+        );
+        let err = s.query_with("SELECT $missing", &params).await.unwrap_err();
+        assert!(matches!(err, QueryError::Invalid(_)), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("unknown parameter `$missing` (known: $n, $none, $who)"),
+            "{err}"
+        );
+        // User SQL (no parameters given) cannot name one either.
+        let err = s.query("SELECT $1").await.unwrap_err();
+        assert!(err.to_string().contains("unknown parameter `$1`"), "{err}");
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use auditlake_core::Config;
 use auditlake_core::time::{format_utc_millis, local_day, local_day_start};
-use auditlake_query::params::{Param, bind};
+use auditlake_query::params::Param;
 use auditlake_query::{Engine, QueryError};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
@@ -108,8 +108,9 @@ fn sql_error(rule: &Rule, e: QueryError) -> RuleError {
     )
 }
 
-/// Binds the rule's parameters and plans it through the guarded entry point (user rule files
-/// are user SQL, like `auditlake sql`); checks that it returns the contract columns.
+/// Plans the rule through the guarded entry point (user rule files are user SQL, like
+/// `auditlake sql`), its parameters bound by DataFusion as typed values; checks that it returns
+/// the contract columns.
 async fn plan_rule(
     engine: &Engine,
     rule: &Rule,
@@ -117,11 +118,9 @@ async fn plan_rule(
 ) -> Result<DataFrame, RuleError> {
     let mut params = base.clone();
     params.extend(rule.params.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let sql = bind(&rule.sql, &params)
-        .map_err(|e| rule_error(rule, Some(rule.sql_line), format!("SQL: {e}")))?;
     let df = engine
         .session()
-        .plan(&sql)
+        .plan_with(&rule.sql, &params)
         .await
         .map_err(|e| sql_error(rule, e))?;
 

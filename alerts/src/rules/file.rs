@@ -103,10 +103,7 @@ pub fn coerce_override(default: &Param, v: &toml::Value) -> Result<Param, String
     match (default, p) {
         (Param::Float(_), Param::Int(i)) => Ok(Param::Float(i as f64)),
         (d, p) if std::mem::discriminant(d) == std::mem::discriminant(&p) => Ok(p),
-        (d, _) => Err(format!(
-            "{v} does not have the type of the default {}",
-            d.to_sql()
-        )),
+        (d, _) => Err(format!("{v} does not have the type of the default {}", d)),
     }
 }
 

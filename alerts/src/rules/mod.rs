@@ -26,7 +26,7 @@
 //! `summary` (text); every other column is evidence and goes into the finding's `fields`
 //! (timestamps as RFC 3339 UTC text). Use `--` comments in the SQL (they may hold any text).
 //!
-//! Parameters (`$name`, replaced by SQL literals before planning):
+//! Parameters (`$name`: placeholders of the plan, bound by DataFusion to typed values):
 //! - `$now`, `$since`: the evaluation instants (`since` defaults to `now − 24 h`);
 //! - `$today`: the local day of `$now` (a `DATE`), `$today_start`: its first instant;
 //! - `$tz_name`: the organisation's time zone name; `$allowlist_size`: entries in

@@ -106,7 +106,7 @@ pub fn render_rules_table(rules: &[Rule]) -> String {
                 r.schedule_text.clone(),
                 r.params
                     .iter()
-                    .map(|(k, v)| format!("{k}={}", v.to_sql()))
+                    .map(|(k, v)| format!("{k}={v}"))
                     .collect::<Vec<_>>()
                     .join(" "),
                 r.source.to_string(),

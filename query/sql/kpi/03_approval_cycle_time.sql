@@ -15,7 +15,7 @@ submit AS (
            row_number() OVER (PARTITION BY target_id ORDER BY ts, event_id) AS nth
     FROM events
     WHERE action = 'approval_submit' AND target_id IS NOT NULL AND ts < $period_end
-      AND $event_scope
+      AND ($scope_dept IS NULL OR user_id IN (SELECT user_id FROM scope_users))
 )
 SELECT s.process,
        (CAST(t.ts AS BIGINT) - CAST(s.ts AS BIGINT)) / 3600000.0 AS hours

@@ -7,4 +7,4 @@ SELECT e.*,
 FROM events e
 WHERE e.dt >= $dt_from AND e.dt <= $dt_to
   AND e.ts >= $period_start AND e.ts < $period_end
-  AND $event_scope
+  AND ($scope_dept IS NULL OR user_id IN (SELECT user_id FROM scope_users))
