@@ -49,6 +49,9 @@ pub struct IngestOptions {
     /// Dedup fingerprints kept in memory (about 30 bytes each) before they are merged into the
     /// on-disk index.
     pub index_memory_ids: usize,
+    /// When another process writes the lake: wait for it (`true`, the default), or give up at
+    /// once with [`IngestError::Busy`].
+    pub wait_for_lock: bool,
 }
 
 impl Default for IngestOptions {
@@ -56,7 +59,30 @@ impl Default for IngestOptions {
         IngestOptions {
             batch_rows: 200_000,
             index_memory_ids: dedup::DEFAULT_MEM_LIMIT,
+            wait_for_lock: true,
         }
+    }
+}
+
+/// Why an ingest run did not complete. Damaged input is not an error of the run: it is reported
+/// per file in [`IngestSummary::errors`] (and bad lines are quarantined) while the rest goes in.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Another process holds the lake's writer lock, and the caller asked not to wait.
+    #[error(
+        "the lake {} is busy: another auditlake process is writing to it (lock file {})\n  hint: wait for it to finish, or give the files to the running `auditlake serve` (its drop folder or POST /api/v1/events)",
+        .lake.display(),
+        .lock.display()
+    )]
+    Busy { lake: PathBuf, lock: PathBuf },
+    /// The lake could not be read or written (disk full, permissions, a damaged lake file).
+    #[error(transparent)]
+    Storage(#[from] anyhow::Error),
+}
+
+impl From<std::io::Error> for IngestError {
+    fn from(e: std::io::Error) -> Self {
+        IngestError::Storage(e.into())
     }
 }
 
@@ -165,9 +191,10 @@ struct Writer {
 impl Writer {
     fn open(
         root: &Path,
-        index_memory_ids: usize,
+        opts: &IngestOptions,
         observer: &dyn Observer,
-    ) -> anyhow::Result<(Writer, usize)> {
+    ) -> Result<(Writer, usize), IngestError> {
+        let index_memory_ids = opts.index_memory_ids;
         let layout = LakeLayout::new(root);
         for d in [
             layout.events(),
@@ -188,6 +215,12 @@ impl Writer {
             .write(true)
             .open(layout.lock_file())?;
         if lock.try_lock().is_err() {
+            if !opts.wait_for_lock {
+                return Err(IngestError::Busy {
+                    lake: root.to_path_buf(),
+                    lock: layout.lock_file(),
+                });
+            }
             observer.waiting_for_lock();
             lock.lock()?;
         }
@@ -312,7 +345,7 @@ pub fn ingest_events(
     root: &Path,
     inputs: &[Input],
     opts: &IngestOptions,
-) -> anyhow::Result<IngestSummary> {
+) -> Result<IngestSummary, IngestError> {
     ingest_events_observed(root, inputs, opts, Arc::new(Quiet))
 }
 
@@ -322,8 +355,8 @@ pub fn ingest_events_observed(
     inputs: &[Input],
     opts: &IngestOptions,
     observer: Arc<dyn Observer>,
-) -> anyhow::Result<IngestSummary> {
-    let (mut w, recovered) = Writer::open(root, opts.index_memory_ids, observer.as_ref())?;
+) -> Result<IngestSummary, IngestError> {
+    let (mut w, recovered) = Writer::open(root, opts, observer.as_ref())?;
     let mut summary = IngestSummary {
         recovered_tmp_files: recovered,
         ..Default::default()

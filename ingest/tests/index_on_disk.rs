@@ -10,6 +10,7 @@ fn opts(index_memory_ids: usize) -> IngestOptions {
     IngestOptions {
         batch_rows: 500,
         index_memory_ids,
+        ..Default::default()
     }
 }
 

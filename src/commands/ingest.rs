@@ -31,6 +31,10 @@ pub enum IngestCmd {
         /// the lake's on-disk index; lower it to use less memory.
         #[arg(long, default_value_t = auditlake_ingest::dedup::DEFAULT_MEM_LIMIT)]
         index_memory_ids: usize,
+        /// When another process writes the lake, stop at once (exit status 3) instead of waiting
+        /// for it to finish.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Replace the directory snapshot (users and departments).
     Directory {
@@ -57,6 +61,7 @@ pub fn run(config: Option<&Path>, cmd: IngestCmd) -> anyhow::Result<ExitCode> {
             stdin_format,
             batch_rows,
             index_memory_ids,
+            no_wait,
         } => {
             let cfg = load_config(config)?;
             let stdin = match stdin_format {
@@ -70,6 +75,7 @@ pub fn run(config: Option<&Path>, cmd: IngestCmd) -> anyhow::Result<ExitCode> {
             let opts = IngestOptions {
                 batch_rows,
                 index_memory_ids,
+                wait_for_lock: !no_wait,
             };
             let bar = Progress::new(&inputs, format == SummaryFmt::Text);
             let s = auditlake_ingest::ingest_events_observed(
@@ -79,7 +85,14 @@ pub fn run(config: Option<&Path>, cmd: IngestCmd) -> anyhow::Result<ExitCode> {
                 bar.clone(),
             );
             bar.0.finish_and_clear();
-            let s = s?;
+            let s = match s {
+                Ok(s) => s,
+                Err(e @ auditlake_ingest::IngestError::Busy { .. }) => {
+                    eprintln!("auditlake: {e}");
+                    return Ok(ExitCode::from(3));
+                }
+                Err(e) => return Err(e.into()),
+            };
             for r in &s.rejects {
                 eprintln!("quarantined: {r}");
             }
