@@ -5,49 +5,19 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 
-fn chromium() -> String {
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        if Command::new(name)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return name.to_string();
-        }
-    }
-    panic!(
-        "this test needs headless Chromium: `apt-get install chromium` (scripts/test installs it)"
-    );
-}
-
-/// The page's DOM after Chromium has loaded and rendered it.
-fn dump_dom(html: &Path, profile: &Path) -> String {
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", html.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+/// The page's DOM after Chromium has loaded and rendered it (the report crate's own runner:
+/// output to a file, not a pipe, and stopped after a timeout).
+fn dump_dom(html: &Path) -> String {
+    auditlake_dashboards::report::dump_dom(html, std::time::Duration::from_secs(120)).unwrap_or_else(
+        |e| {
+            panic!(
+                "this test needs headless Chromium: `apt-get install chromium` (scripts/test installs it): {e:#}"
+            )
+        },
+    )
 }
 
 /// `(key, displayed text)` of each KPI card: the `<span class="v">` a reader sees.
@@ -114,8 +84,8 @@ fn report_renders_in_chromium_with_the_kpi_numbers_and_is_mailed() {
     let (tmp, cfg, _) = build_lake(&set);
 
     let inbox = tmp.path().join("inbox");
-    let sink = SmtpSink::start(&inbox);
-    let port = sink.port;
+    let sink = smtp_sink(&inbox);
+    let port = sink.port();
 
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!(
@@ -155,7 +125,7 @@ fn report_renders_in_chromium_with_the_kpi_numbers_and_is_mailed() {
         &std::fs::read_to_string(set.join(month_case["expected"].as_str().unwrap())).unwrap(),
     )
     .unwrap();
-    let dom = dump_dom(&html, &tmp.path().join("chromium-profile"));
+    let dom = dump_dom(&html);
     let cards = card_texts(&dom);
     assert_eq!(cards.len(), 12, "12 KPI cards, got {cards:?}");
     let mut checked = 0;

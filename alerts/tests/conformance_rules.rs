@@ -2,56 +2,12 @@
 //! from the set's data, evaluate the built-in rules at each case's `now` (and `since`), and compare
 //! the set of (rule, key) pairs with the expected answer exactly, as `compare.py rules` does.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-
 use auditlake_alerts::rules::{evaluate, load_rules};
-use auditlake_core::Config;
-use auditlake_core::config::LakeLocation;
 use auditlake_core::time::parse_instant;
-use auditlake_ingest::{IngestOptions, Input, ingest_events, load_directory};
 use auditlake_query::Engine;
-
-fn conformance_dir() -> PathBuf {
-    manifest_dir().join("../sample-data/conformance")
-}
-
-/// Ingests the set's `data/events-*` (in name order) and directory into a lake in `tmp`, and
-/// returns the set's config pointing at that lake.
-fn build_lake(set: &str, tmp: &Path) -> Config {
-    let data = conformance_dir().join(set).join("data");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&data)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", data.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("events-"))
-        })
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no events-* files in {}", data.display());
-    let inputs: Vec<Input> = files
-        .iter()
-        .map(|p| Input::from_path(p, None).unwrap())
-        .collect();
-    let lake = tmp.join("lake");
-    let opts = IngestOptions::default();
-    ingest_events(&lake, &inputs, &opts).unwrap();
-    load_directory(
-        &lake,
-        &data.join("users.jsonl"),
-        &data.join("departments.jsonl"),
-    )
-    .unwrap();
-
-    // The set's own config, read as if it lived beside the temporary lake.
-    let text = std::fs::read_to_string(data.join("auditlake.toml")).unwrap();
-    let cfg_path = tmp.join("auditlake.toml");
-    std::fs::write(&cfg_path, &text).unwrap();
-    let mut cfg = Config::parse(&text, &cfg_path).unwrap();
-    cfg.lake = LakeLocation::Local(lake);
-    cfg
-}
+use auditlake_testkit::{conformance_dir, conformance_lake};
+use std::collections::BTreeSet;
+use std::path::Path;
 
 fn pairs(v: &serde_json::Value) -> BTreeSet<(String, String)> {
     v.as_array()
@@ -68,13 +24,13 @@ fn pairs(v: &serde_json::Value) -> BTreeSet<(String, String)> {
 
 async fn check_set(set: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = build_lake(set, tmp.path());
+    let cfg = conformance_lake(set, tmp.path());
     let engine = Engine::open(&cfg).await.unwrap();
     let (rules, load_errors) = load_rules(&cfg);
     assert!(load_errors.is_empty(), "rule load errors: {load_errors:#?}");
     assert_eq!(rules.len(), 12, "the 12 rules of SPEC §5");
 
-    let dir = conformance_dir().join(set);
+    let dir = conformance_dir(set);
     let cases: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance-rules");
@@ -154,13 +110,4 @@ async fn hk_rules_cases() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn london_rules_cases() {
     check_set("london").await;
-}
-
-/// This package's folder. Read when the test runs (cargo sets it), not baked in when it was
-/// compiled: a target directory shared between two checkouts must not send a test to the other.
-#[allow(dead_code)]
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }

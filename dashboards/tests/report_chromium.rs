@@ -7,10 +7,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
 use auditlake_dashboards::report::{
-    DeptRow, FindingCount, ReportData, file_url, headless_args, render_html, write_pdf,
+    DeptRow, FindingCount, ReportData, file_url, render_html, run_headless, write_pdf,
 };
 use serde_json::Value;
 
@@ -29,24 +29,24 @@ fn out_dir(name: &str) -> (PathBuf, Option<tempfile::TempDir>) {
     }
 }
 
+/// How long one headless run may take in these tests before it is stopped (and the test fails).
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Runs headless Chromium on `html` with `extra` flags; returns stdout.
 fn chromium(html: &Path, extra: &[String]) -> String {
     let browser = common::chromium();
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(&browser)
-        .args(headless_args(profile.path()))
-        .args(extra)
-        .arg(file_url(html).unwrap())
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", browser.display()));
+    let mut args = extra.to_vec();
+    args.push(file_url(html).unwrap());
+    let run = run_headless(&browser, &args, RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("running {}: {e:#}", browser.display()));
     assert!(
-        out.status.success(),
+        run.status.success(),
         "{} failed ({}): {}",
         browser.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+        run.status,
+        run.log_tail(20)
     );
-    String::from_utf8(out.stdout).expect("DOM is UTF-8")
+    String::from_utf8(run.stdout).expect("DOM is UTF-8")
 }
 
 fn dump_dom(html: &Path) -> String {

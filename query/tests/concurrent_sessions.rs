@@ -2,50 +2,10 @@
 //! same answers as each run alone: each prepares its period views in a session of its own, and
 //! user SQL never sees them.
 
-use std::path::{Path, PathBuf};
-
-use auditlake_core::Config;
-use auditlake_core::config::LakeLocation;
 use auditlake_core::time::Period;
-use auditlake_ingest::{IngestOptions, Input, ingest_events, load_directory};
 use auditlake_query::{Engine, QueryError, kpi};
+use auditlake_testkit::conformance_lake;
 use chrono::NaiveDate;
-
-fn manifest_dir() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
-
-fn build_lake(tmp: &Path) -> Config {
-    let data = manifest_dir().join("../sample-data/conformance/hk/data");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&data)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("events-"))
-        })
-        .collect();
-    files.sort();
-    let inputs: Vec<Input> = files
-        .iter()
-        .map(|p| Input::from_path(p, None).unwrap())
-        .collect();
-    let lake = tmp.join("lake");
-    let opts = IngestOptions::default();
-    ingest_events(&lake, &inputs, &opts).unwrap();
-    load_directory(
-        &lake,
-        &data.join("users.jsonl"),
-        &data.join("departments.jsonl"),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(data.join("auditlake.toml")).unwrap();
-    let mut cfg = Config::parse(&text, &tmp.join("auditlake.toml")).unwrap();
-    cfg.lake = LakeLocation::Local(lake);
-    cfg
-}
 
 fn day(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -54,7 +14,7 @@ fn day(s: &str) -> NaiveDate {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_kpi_computations_at_once_match_each_alone() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = build_lake(tmp.path());
+    let cfg = conformance_lake("hk", tmp.path());
     let engine = Engine::open(&cfg).await.unwrap();
     let month = Period::new(day("2026-10-01"), day("2026-10-31"), cfg.timezone).unwrap();
     let week = Period::new(day("2026-10-05"), day("2026-10-11"), cfg.timezone).unwrap();

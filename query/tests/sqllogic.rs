@@ -10,8 +10,9 @@ use auditlake_core::Config;
 use auditlake_core::time::Period;
 use auditlake_ingest::{IngestOptions, Input};
 use auditlake_query::{Engine, kpi};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use sqllogictest::{DBOutput, DefaultColumnType};
+use sqllogictest::{ColumnType, DBOutput};
 
 const EVENTS: &str = r#"{"event_id":"e1","ts":"2026-10-23T09:00:00+01:00","user_id":"u1","category":"operation","action":"login","app":"pc","mfa":true}
 {"event_id":"e2","ts":"2026-10-23T09:05:00+01:00","user_id":"u1","category":"behaviour","action":"app_open","app":"im"}
@@ -66,12 +67,66 @@ fn err(e: impl std::fmt::Display) -> DbError {
     DbError(e.to_string())
 }
 
+/// The type letters of a `query` line, checked against the result's Arrow types (strictly: a
+/// `query TI` whose second column comes back as text fails). As DataFusion's own `.slt` files:
+/// `T` text, `I` integer, `R` floating point or decimal, `B` boolean, `D` date, `P` timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ColType {
+    Text,
+    Integer,
+    Float,
+    Boolean,
+    Date,
+    Timestamp,
+    Other,
+}
+
+impl ColumnType for ColType {
+    fn from_char(c: char) -> Option<Self> {
+        Some(match c {
+            'T' => ColType::Text,
+            'I' => ColType::Integer,
+            'R' => ColType::Float,
+            'B' => ColType::Boolean,
+            'D' => ColType::Date,
+            'P' => ColType::Timestamp,
+            '?' => ColType::Other,
+            _ => return None,
+        })
+    }
+
+    fn to_char(&self) -> char {
+        match self {
+            ColType::Text => 'T',
+            ColType::Integer => 'I',
+            ColType::Float => 'R',
+            ColType::Boolean => 'B',
+            ColType::Date => 'D',
+            ColType::Timestamp => 'P',
+            ColType::Other => '?',
+        }
+    }
+}
+
+fn col_type(t: &DataType) -> ColType {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColType::Text,
+        t if t.is_integer() => ColType::Integer,
+        t if t.is_floating() => ColType::Float,
+        DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => ColType::Float,
+        DataType::Boolean => ColType::Boolean,
+        DataType::Date32 | DataType::Date64 => ColType::Date,
+        DataType::Timestamp(_, _) => ColType::Timestamp,
+        _ => ColType::Other,
+    }
+}
+
 #[async_trait::async_trait]
 impl sqllogictest::AsyncDB for Db {
     type Error = DbError;
-    type ColumnType = DefaultColumnType;
+    type ColumnType = ColType;
 
-    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, DbError> {
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<ColType>, DbError> {
         let sql = sql.trim();
         if let Some(rest) = sql.strip_prefix("PERIOD ") {
             let mut it = rest
@@ -95,12 +150,16 @@ impl sqllogictest::AsyncDB for Db {
             None => self.engine.sql_readonly(sql).await,
         }
         .map_err(err)?;
+        let types = result
+            .schema
+            .fields()
+            .iter()
+            .map(|f| col_type(f.data_type()))
+            .collect();
         let batches = result.batches;
         let opts = FormatOptions::default().with_null("NULL");
         let mut rows = Vec::new();
-        let mut width = 0;
         for b in &batches {
-            width = b.num_columns();
             let fmts: Vec<ArrayFormatter> = b
                 .columns()
                 .iter()
@@ -111,10 +170,7 @@ impl sqllogictest::AsyncDB for Db {
                 rows.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
             }
         }
-        Ok(DBOutput::Rows {
-            types: vec![DefaultColumnType::Any; width],
-            rows,
-        })
+        Ok(DBOutput::Rows { types, rows })
     }
 
     async fn shutdown(&mut self) {}
@@ -164,6 +220,7 @@ async fn slt_files() {
                 })
             }
         });
+        runner.with_column_validator(sqllogictest::strict_column_validator);
         runner
             .run_file_async(&file)
             .await

@@ -199,52 +199,11 @@ pub fn build_lake(set: &Path) -> (tempfile::TempDir, PathBuf, serde_json::Value)
     (tmp, cfg, summary)
 }
 
-/// A real SMTP server process (aiosmtpd, `dashboards/tests/support/smtp_sink.py`) on a free
-/// loopback port, writing what it receives to `inbox`; stopped however the test ends.
-pub struct SmtpSink {
-    child: std::process::Child,
-    pub port: u16,
-}
+pub use auditlake_testkit::smtp::SmtpSink;
 
-impl SmtpSink {
-    pub fn start(inbox: &Path) -> SmtpSink {
-        use std::io::{BufRead, BufReader};
-        use std::process::Stdio;
-        let check = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "this test needs the SMTP server aiosmtpd: `pip install aiosmtpd` (scripts/test installs it)"
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new("python3")
-            .arg(repo().join("dashboards/tests/support/smtp_sink.py"))
-            .arg(port.to_string())
-            .arg(inbox)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut ready = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
-        assert_eq!(ready.trim(), "READY", "the SMTP server did not start");
-        SmtpSink { child, port }
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A plain real SMTP server writing what it receives to `inbox`.
+pub fn smtp_sink(inbox: &Path) -> SmtpSink {
+    SmtpSink::start_in(inbox, Default::default())
 }
 
 /// This package's folder. Read when the test runs (cargo sets it), not baked in when it was

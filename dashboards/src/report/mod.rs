@@ -13,7 +13,10 @@ mod pdf;
 mod render;
 mod svg;
 
-pub use mail::{SmtpSecurity, SmtpSettings, build_message, html_to_text, send_report};
+pub use mail::{build_message, html_to_text, send_report};
 pub use model::{DailyActive, DeptRow, FindingCount, ReportData};
-pub use pdf::{CHROMIUM_ENV, CHROMIUM_NAMES, file_url, find_chromium, headless_args, write_pdf};
+pub use pdf::{
+    CHROMIUM_ENV, CHROMIUM_NAMES, HeadlessRun, dump_dom, file_url, find_chromium, headless_args,
+    run_headless, write_pdf,
+};
 pub use render::render_html;

@@ -118,25 +118,17 @@ pub fn write_pdf(html_path: &Path, pdf_path: &Path) -> Result<()> {
         std::fs::remove_file(&pdf_abs)
             .with_context(|| format!("removing the old {}", pdf_abs.display()))?;
     }
-    let work = tempfile::Builder::new()
-        .prefix("auditlake-chromium-")
-        .tempdir()
-        .context("creating a temporary Chromium profile")?;
-    let profile = work.path().join("profile");
-    let log_path = work.path().join("chromium.log");
-    let log = std::fs::File::create(&log_path).context("creating the Chromium log file")?;
-    let mut cmd = Command::new(&browser);
-    cmd.args(headless_args(&profile))
-        .arg("--no-pdf-header-footer")
-        .arg("--print-to-pdf-no-header")
-        .arg(format!("--print-to-pdf={}", pdf_abs.display()))
-        .arg(&url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        // A file, not a pipe: helper processes that outlive the browser cannot block us.
-        .stderr(log);
-    let status = run_with_timeout(cmd, PRINT_TIMEOUT)
-        .with_context(|| format!("running {}", browser.display()))?;
+    let run = run_headless(
+        &browser,
+        &[
+            "--no-pdf-header-footer".into(),
+            "--print-to-pdf-no-header".into(),
+            format!("--print-to-pdf={}", pdf_abs.display()),
+            url,
+        ],
+        PRINT_TIMEOUT,
+    )?;
+    let status = run.status;
     let head = std::fs::read(&pdf_abs)
         .ok()
         .map(|b| b.starts_with(b"%PDF"))
@@ -144,15 +136,76 @@ pub fn write_pdf(html_path: &Path, pdf_path: &Path) -> Result<()> {
     if head && status.success() {
         return Ok(());
     }
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    let tail: Vec<&str> = log.lines().rev().take(12).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
     bail!(
         "{} did not write a PDF to {} (exit status {status}); its last messages:\n{}",
         browser.display(),
         pdf_abs.display(),
-        tail.join("\n")
+        run.log_tail(12)
     )
+}
+
+/// What one headless run left: its exit status, standard output and log (standard error).
+#[derive(Debug)]
+pub struct HeadlessRun {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub log: String,
+}
+
+impl HeadlessRun {
+    /// The last `n` lines of the log.
+    pub fn log_tail(&self, n: usize) -> String {
+        let lines: Vec<&str> = self.log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+/// Runs `browser` headless (the flags of [`headless_args`], a throw-away profile) with `args`,
+/// stopping it after `timeout`. Its output goes to files, not pipes: helper processes that outlive
+/// the browser cannot block the caller, and a page that never finishes cannot hang it.
+pub fn run_headless(browser: &Path, args: &[String], timeout: Duration) -> Result<HeadlessRun> {
+    let work = tempfile::Builder::new()
+        .prefix("auditlake-chromium-")
+        .tempdir()
+        .context("creating a temporary Chromium profile")?;
+    let profile = work.path().join("profile");
+    let out_path = work.path().join("stdout");
+    let log_path = work.path().join("chromium.log");
+    let out = std::fs::File::create(&out_path).context("creating the Chromium output file")?;
+    let log = std::fs::File::create(&log_path).context("creating the Chromium log file")?;
+    let mut cmd = Command::new(browser);
+    cmd.args(headless_args(&profile))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(log);
+    let status =
+        run_with_timeout(cmd, timeout).with_context(|| format!("running {}", browser.display()))?;
+    Ok(HeadlessRun {
+        status,
+        stdout: std::fs::read(&out_path).unwrap_or_default(),
+        log: std::fs::read_to_string(&log_path).unwrap_or_default(),
+    })
+}
+
+/// The DOM of the page at `html_path` once Chromium has loaded and rendered it (`--dump-dom`).
+pub fn dump_dom(html_path: &Path, timeout: Duration) -> Result<String> {
+    let browser = find_chromium()?;
+    let run = run_headless(
+        &browser,
+        &["--dump-dom".into(), file_url(html_path)?],
+        timeout,
+    )?;
+    if !run.status.success() {
+        bail!(
+            "{} --dump-dom {} failed ({}): {}",
+            browser.display(),
+            html_path.display(),
+            run.status,
+            run.log_tail(12)
+        );
+    }
+    String::from_utf8(run.stdout).context("the dumped DOM is not UTF-8")
 }
 
 /// Runs `cmd` to its end, killing it after `timeout`.
