@@ -458,6 +458,9 @@ mod tests {
         .unwrap();
         assert_eq!(s.len(), 3);
         assert!(matches!(&s[2], Segment::Part { shape: Shape::Map, name, .. } if name == "x"));
-        assert!(parse_segments("-- @bogus\nSELECT 1").is_err());
+        let e = parse_segments("-- @bogus\nSELECT 1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown marker `-- @bogus`"), "{e}");
     }
 }

@@ -387,6 +387,10 @@ mod tests {
             .unwrap();
         assert!(a.query("SELECT * FROM only_in_a").await.is_ok());
         let b = e.session();
-        assert!(b.query("SELECT * FROM only_in_a").await.is_err());
+        let e = b.query("SELECT * FROM only_in_a").await.unwrap_err();
+        assert!(
+            matches!(&e, QueryError::Invalid(m) if m.contains("only_in_a")),
+            "{e:?}"
+        );
     }
 }

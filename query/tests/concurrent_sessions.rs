@@ -44,5 +44,9 @@ async fn two_kpi_computations_at_once_match_each_alone() {
         .await
         .unwrap();
     assert!(prepared.session().query("SELECT * FROM pev").await.is_ok());
-    assert!(engine.sql_readonly("SELECT * FROM pev").await.is_err());
+    let e = engine.sql_readonly("SELECT * FROM pev").await.unwrap_err();
+    assert!(
+        matches!(&e, QueryError::Invalid(m) if m.contains("pev")),
+        "{e:?}"
+    );
 }

@@ -880,35 +880,38 @@ fn scale_smoke_test() {
 #[test]
 fn bad_options_are_refused() {
     let dir = TempDir::new("bad");
+    let e = generate(
+        &GenOptions {
+            users: 0,
+            ..small(1)
+        },
+        &dir.0,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("users must be at least 1"), "{e}");
+    let e = generate(
+        &GenOptions {
+            departments: 0,
+            ..small(1)
+        },
+        &dir.0,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("departments must be at least 1"), "{e}");
+    let e = generate(
+        &GenOptions {
+            events_per_user_day: f64::NAN,
+            ..small(1)
+        },
+        &dir.0,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
-        generate(
-            &GenOptions {
-                users: 0,
-                ..small(1)
-            },
-            &dir.0
-        )
-        .is_err()
-    );
-    assert!(
-        generate(
-            &GenOptions {
-                departments: 0,
-                ..small(1)
-            },
-            &dir.0
-        )
-        .is_err()
-    );
-    assert!(
-        generate(
-            &GenOptions {
-                events_per_user_day: f64::NAN,
-                ..small(1)
-            },
-            &dir.0
-        )
-        .is_err()
+        e.contains("events_per_user_day must be a non-negative number"),
+        "{e}"
     );
 }
 

@@ -328,6 +328,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("kpis.active_user_rate.monthly_active"), "{e}");
-        assert!(u64_field(&v, &["kpis", "active_user_rate", "value"]).is_err());
+        let e = u64_field(&v, &["kpis", "active_user_rate", "value"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a count"), "{e}");
     }
 }

@@ -362,13 +362,19 @@ mod tests {
         assert_eq!(parse_schedule("1h").unwrap(), Duration::from_secs(3600));
         assert_eq!(parse_schedule("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_schedule("1h30m").unwrap(), Duration::from_secs(5400));
-        assert!(parse_schedule("5 parsecs").is_err());
-        assert!(parse_schedule("0m").is_err());
+        let e = parse_schedule("5 parsecs").unwrap_err();
+        assert!(e.contains("\"5 parsecs\""), "{e}");
+        let e = parse_schedule("0m").unwrap_err();
+        assert!(e.contains("longer than zero"), "{e}");
         assert_eq!(
             coerce_override(&Param::Float(1.0), &toml::Value::Integer(2)).unwrap(),
             Param::Float(2.0)
         );
-        assert!(coerce_override(&Param::Int(48), &toml::Value::String("72".into())).is_err());
+        let e = coerce_override(&Param::Int(48), &toml::Value::String("72".into())).unwrap_err();
+        assert!(
+            e.contains("does not have the type of the default 48"),
+            "{e}"
+        );
         assert_eq!(
             coerce_override(&Param::Int(48), &toml::Value::Integer(72)).unwrap(),
             Param::Int(72)

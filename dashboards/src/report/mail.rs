@@ -175,8 +175,15 @@ mod tests {
         assert!(raw.contains("text/html"));
         assert!(raw.contains("application/pdf"));
         assert!(raw.contains("report-2026-10.pdf"));
-        assert!(build_message(&settings(), &[], "s", html, None).is_err());
-        assert!(build_message(&settings(), &["not an address".into()], "s", html, None).is_err());
+        let e = build_message(&settings(), &[], "s", html, None).unwrap_err();
+        assert!(e.to_string().contains("no recipients"), "{e}");
+        let e = build_message(&settings(), &["not an address".into()], "s", html, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"not an address\" is not a mail address"),
+            "{e}"
+        );
     }
 
     #[test]

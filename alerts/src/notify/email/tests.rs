@@ -62,7 +62,10 @@ fn html_is_escaped_and_text_is_plain() {
 fn encode_needs_recipients() {
     let mut c = cfg();
     c.to.clear();
-    assert!(encoder::encode(&c, "n1", &digest()).is_err());
+    let e = encoder::encode(&c, "n1", &digest())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no recipients"), "{e}");
     let m = encoder::encode(&cfg(), "n1", &digest()).unwrap();
     let raw = String::from_utf8(m.formatted()).unwrap();
     assert!(raw.contains("Message-ID: <n1@example.com>"), "{raw}");
