@@ -340,6 +340,156 @@ impl Writer {
     }
 }
 
+/// The lake's one writer. It holds the lake's writer lock for as long as it lives, so one process
+/// writes a lake at a time; file ingest ([`ingest_events`]) and the server both write through it
+/// and its commit protocol. Records are [`add`](LakeWriter::add)ed to a pending batch and become
+/// durable, all together, at [`commit`](LakeWriter::commit).
+pub struct LakeWriter {
+    w: Writer,
+    batch: Batch,
+    recovered: usize,
+}
+
+impl LakeWriter {
+    /// Opens the lake at `root` (created if needed), recovering an interrupted commit. Waits for
+    /// the lock, or fails with [`IngestError::Busy`], as `opts.wait_for_lock` says.
+    pub fn open(
+        root: &Path,
+        opts: &IngestOptions,
+        observer: &dyn Observer,
+    ) -> Result<LakeWriter, IngestError> {
+        let (w, recovered) = Writer::open(root, opts, observer)?;
+        Ok(LakeWriter {
+            w,
+            batch: Batch::default(),
+            recovered,
+        })
+    }
+
+    /// Temporary files of an interrupted earlier run cleaned up at open.
+    pub fn recovered_tmp_files(&self) -> usize {
+        self.recovered
+    }
+
+    /// Events and refused lines waiting for the next commit.
+    pub fn pending(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// Adds the records of one input: `source` is recorded with refused lines and in the commit
+    /// record, `name` names it in messages. Duplicates (of the lake or of pending records) are
+    /// dropped and counted here, so `summary` tells exactly what this input adds. With
+    /// `commit_every`, the batch is committed whenever it reaches that size (a large file);
+    /// without, nothing is committed until [`commit`](LakeWriter::commit) (a request that must
+    /// be stored whole or not at all). A read error ends the input and is recorded in
+    /// `summary.errors`; what was read before it stays pending.
+    pub fn add(
+        &mut self,
+        source: &str,
+        name: &str,
+        records: impl IntoIterator<Item = std::io::Result<sources::Record>>,
+        summary: &mut IngestSummary,
+        commit_every: Option<usize>,
+    ) -> Result<(), IngestError> {
+        let now = time::format_utc_millis(chrono::Utc::now().timestamp_millis());
+        self.batch.sources.insert(source.to_string());
+        // Where this input's records start in the batch (moves to 0 after a commit).
+        let mut from = (self.batch.events.len(), self.batch.quarantined.len());
+        let mut last_line = 0;
+        for rec in records {
+            let rec = match rec {
+                Ok(r) => r,
+                Err(e) => {
+                    summary.errors.push(InputError {
+                        file: name.to_string(),
+                        last_line,
+                        message: e.to_string(),
+                    });
+                    break;
+                }
+            };
+            last_line = rec.line;
+            summary.lines += 1;
+            match rec.parsed {
+                Ok(ev) => {
+                    let fp = dedup::fingerprint(&ev.event_id);
+                    if self.w.index.insert_pending(fp) {
+                        self.batch.events.push(ev);
+                        self.batch.fps.push(fp);
+                    } else {
+                        summary.duplicates += 1;
+                    }
+                }
+                Err(rej) => {
+                    summary.quarantined += 1;
+                    if summary.rejects.len() < REJECT_SAMPLE {
+                        summary.rejects.push(format!(
+                            "{name}:{}: field `{}`: {}",
+                            rec.line, rej.field, rej.reason
+                        ));
+                    }
+                    let q = quarantine::Quarantined {
+                        source: source.to_string(),
+                        line: rec.line,
+                        field: rej.field.to_string(),
+                        reason: rej.reason,
+                        raw: rec.raw,
+                        quarantined_at: now.clone(),
+                    };
+                    let key = q.key();
+                    if self.w.quarantine_keys.insert_pending(key) {
+                        self.batch.quarantined.push(q);
+                        self.batch.qkeys.push(key);
+                    }
+                }
+            }
+            if commit_every.is_some_and(|n| self.batch.len() >= n.max(1)) {
+                self.commit(summary)?;
+                self.batch.sources.insert(source.to_string());
+                from = (0, 0);
+            }
+        }
+        // The ids this input still has pending, checked against the lake's on-disk index now, so
+        // that its counts are final before anything is acknowledged.
+        let (e0, q0) = from;
+        let known = self.w.index.in_runs(&self.batch.fps[e0..])?;
+        summary.duplicates +=
+            drop_known_tail(&mut self.batch.events, &mut self.batch.fps, e0, &known);
+        let known = self.w.quarantine_keys.in_runs(&self.batch.qkeys[q0..])?;
+        drop_known_tail(
+            &mut self.batch.quarantined,
+            &mut self.batch.qkeys,
+            q0,
+            &known,
+        );
+        Ok(())
+    }
+
+    /// Writes everything pending as one commit (nothing when nothing is pending); counts what it
+    /// wrote in `summary`. Once this returns, every added event is durable.
+    pub fn commit(&mut self, summary: &mut IngestSummary) -> Result<(), IngestError> {
+        Ok(self.w.commit(&mut self.batch, summary)?)
+    }
+}
+
+/// [`drop_known`] on the items from `from` on.
+fn drop_known_tail<T>(
+    items: &mut Vec<T>,
+    keys: &mut Vec<u128>,
+    from: usize,
+    known: &[bool],
+) -> u64 {
+    if !known.iter().any(|k| *k) {
+        return 0;
+    }
+    let mut tail = items.split_off(from);
+    let mut tail_keys = keys.split_off(from);
+    let n = drop_known(&mut tail, &mut tail_keys, known);
+    items.append(&mut tail);
+    keys.append(&mut tail_keys);
+    n
+}
+
 /// Ingests the inputs, in order, into the lake at `root` (created if needed).
 pub fn ingest_events(
     root: &Path,
@@ -356,15 +506,11 @@ pub fn ingest_events_observed(
     opts: &IngestOptions,
     observer: Arc<dyn Observer>,
 ) -> Result<IngestSummary, IngestError> {
-    let (mut w, recovered) = Writer::open(root, opts, observer.as_ref())?;
+    let mut w = LakeWriter::open(root, opts, observer.as_ref())?;
     let mut summary = IngestSummary {
-        recovered_tmp_files: recovered,
+        recovered_tmp_files: w.recovered_tmp_files(),
         ..Default::default()
     };
-    let batch_rows = opts.batch_rows.max(1);
-    let mut batch = Batch::default();
-    let now = time::format_utc_millis(chrono::Utc::now().timestamp_millis());
-
     for input in inputs {
         let name = input.display_name();
         let source = if input.path == Path::new("-") {
@@ -374,7 +520,6 @@ pub fn ingest_events_observed(
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| name.clone())
         };
-        batch.sources.insert(source.clone());
         observer.input_started(&name);
         let obs = Arc::clone(&observer);
         let records = match input.open(move |n| obs.bytes_read(n)) {
@@ -389,64 +534,15 @@ pub fn ingest_events_observed(
             }
         };
         let records = sources::read_ahead(records, 4096, 4);
-        let mut last_line = 0;
-        for rec in records {
-            let rec = match rec {
-                Ok(r) => r,
-                Err(e) => {
-                    // Keep what was read before the damage, say where it stopped, and go on
-                    // with the next input: one bad file must not hold back the others.
-                    w.commit(&mut batch, &mut summary)?;
-                    summary.errors.push(InputError {
-                        file: name.clone(),
-                        last_line,
-                        message: e.to_string(),
-                    });
-                    break;
-                }
-            };
-            last_line = rec.line;
-            summary.lines += 1;
-            match rec.parsed {
-                Ok(ev) => {
-                    let fp = dedup::fingerprint(&ev.event_id);
-                    if w.index.insert_pending(fp) {
-                        batch.events.push(ev);
-                        batch.fps.push(fp);
-                    } else {
-                        summary.duplicates += 1;
-                    }
-                }
-                Err(rej) => {
-                    summary.quarantined += 1;
-                    if summary.rejects.len() < REJECT_SAMPLE {
-                        summary.rejects.push(format!(
-                            "{name}:{}: field `{}`: {}",
-                            rec.line, rej.field, rej.reason
-                        ));
-                    }
-                    let q = quarantine::Quarantined {
-                        source: source.clone(),
-                        line: rec.line,
-                        field: rej.field.to_string(),
-                        reason: rej.reason,
-                        raw: rec.raw,
-                        quarantined_at: now.clone(),
-                    };
-                    let key = q.key();
-                    if w.quarantine_keys.insert_pending(key) {
-                        batch.quarantined.push(q);
-                        batch.qkeys.push(key);
-                    }
-                }
-            }
-            if batch.len() >= batch_rows {
-                w.commit(&mut batch, &mut summary)?;
-                batch.sources.insert(source.clone());
-            }
+        let errors_before = summary.errors.len();
+        w.add(&source, &name, records, &mut summary, Some(opts.batch_rows))?;
+        if summary.errors.len() > errors_before {
+            // Keep what was read before the damage (committed now), and go on with the next
+            // input: one bad file must not hold back the others.
+            w.commit(&mut summary)?;
         }
     }
-    w.commit(&mut batch, &mut summary)?;
+    w.commit(&mut summary)?;
     Ok(summary)
 }
 

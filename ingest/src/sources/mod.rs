@@ -1,7 +1,9 @@
 //! Where input records come from. Each source yields numbered records, already normalized.
 //!
 //! - [`file`]: JSON Lines and CSV files (or standard input), plain or gzip-compressed.
+//! - [`api`]: bodies POSTed to the server (JSON Lines or a JSON array).
 
+pub mod api;
 pub mod file;
 
 use crate::normalize::{Event, Reject};
