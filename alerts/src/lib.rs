@@ -4,6 +4,7 @@
 //! - [`store`], [`lifecycle`]: alert state, silences and the durable outbox (SQLite beside the lake).
 //! - [`notify`]: channels (email, DingTalk robot, DingTalk work notification, webhook, stdout).
 
+pub mod cycle;
 pub mod digest;
 pub mod finding;
 pub mod glob;

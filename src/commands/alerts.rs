@@ -1,16 +1,15 @@
 //! `auditlake alerts …`: rules, evaluation, the delivery loop, silences and acknowledgements.
 
 use crate::output::{outprint, outprintln};
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use auditlake_alerts::cycle;
 use auditlake_alerts::rules::{self, Rule};
-use auditlake_alerts::{AlertsConfig, DeptAdmin, Matcher, NewSilence, Store};
+use auditlake_alerts::{AlertsConfig, Matcher, NewSilence, Store};
 use auditlake_core::Config;
 use auditlake_core::time::{format_utc_millis, parse_instant};
 use auditlake_query::Engine;
-use auditlake_query::format::to_json_rows;
 use chrono::{DateTime, Utc};
 use clap::{Subcommand, ValueEnum};
 
@@ -118,21 +117,20 @@ fn load_rules(cfg: &Config) -> (Vec<Rule>, bool) {
 /// The rules for a long-running evaluation: every file and override must load, and every enabled
 /// rule must plan (read-only, with the contract columns). A security rule silently off is worse
 /// than not starting.
-async fn load_rules_strict(cfg: &Config, engine: &Engine) -> anyhow::Result<Vec<Rule>> {
-    let (rules, mut errors) = rules::load_rules(cfg);
-    errors.extend(rules::check(engine, cfg, &rules, Utc::now().timestamp_millis()).await);
-    if !errors.is_empty() {
-        let list: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-        anyhow::bail!(
-            "{} rule problem(s); not starting with a rule missing:\n{}\n  hint: fix the rule file or the [rules.<id>] table; `auditlake alerts rules` checks them",
-            errors.len(),
-            list.join("\n")
-        );
-    }
-    Ok(rules)
+pub(crate) async fn load_rules_strict(cfg: &Config, engine: &Engine) -> anyhow::Result<Vec<Rule>> {
+    cycle::load_rules_strict(cfg, engine, Utc::now().timestamp_millis())
+        .await
+        .map_err(|errors| {
+            let list: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow::anyhow!(
+                "{} rule problem(s); not starting with a rule missing:\n{}\n  hint: fix the rule file or the [rules.<id>] table; `auditlake alerts rules` checks them",
+                errors.len(),
+                list.join("\n")
+            )
+        })
 }
 
-fn alerts_config(cfg: &Config) -> anyhow::Result<AlertsConfig> {
+pub(crate) fn alerts_config(cfg: &Config) -> anyhow::Result<AlertsConfig> {
     let Some(path) = &cfg.source else {
         return Ok(AlertsConfig::default());
     };
@@ -157,26 +155,6 @@ fn to_utc(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).expect("instant in range")
 }
 
-/// The department admins of the directory (role `dept_admin`), for routing by department.
-async fn dept_admins(engine: &Engine) -> anyhow::Result<HashMap<String, Vec<DeptAdmin>>> {
-    let rows = to_json_rows(
-        &engine
-            .sql_readonly("SELECT dept_id, user_id, email FROM users WHERE role = 'dept_admin' AND left_at IS NULL ORDER BY dept_id, user_id")
-            .await?
-            .batches,
-    )?;
-    let mut map: HashMap<String, Vec<DeptAdmin>> = HashMap::new();
-    for r in rows {
-        map.entry(r["dept_id"].as_str().unwrap_or_default().to_string())
-            .or_default()
-            .push(DeptAdmin {
-                user_id: r["user_id"].as_str().unwrap_or_default().to_string(),
-                email: r["email"].as_str().map(str::to_string),
-            });
-    }
-    Ok(map)
-}
-
 /// One evaluation at `now_ms` and its delivery. Returns whether every rule ran.
 async fn evaluate_and_deliver(
     cfg: &Config,
@@ -186,40 +164,25 @@ async fn evaluate_and_deliver(
 ) -> anyhow::Result<bool> {
     let engine = Engine::open(cfg).await?;
     let (rules, _) = load_rules(cfg);
-    let (findings, errors) = rules::evaluate(&engine, cfg, &rules, now_ms, None).await?;
-    for e in &errors {
+    let r = cycle::evaluate_and_deliver(&engine, cfg, alerts, store, &rules, now_ms).await?;
+    for e in &r.errors {
         eprintln!("auditlake: rule failed: {e}");
     }
-    let failed: Vec<&str> = errors.iter().filter_map(|e| e.rule.as_deref()).collect();
-    let evaluated: Vec<String> = rules
-        .iter()
-        .filter(|r| r.enabled && !failed.contains(&r.id.as_str()))
-        .map(|r| r.id.clone())
-        .collect();
-    let admins = dept_admins(&engine).await?;
-    let report = auditlake_alerts::deliver_scoped(
-        store,
-        alerts,
-        &findings,
-        Some(&evaluated),
-        to_utc(now_ms),
-        &admins,
-    )
-    .await?;
+    let d = &r.delivery;
     outprintln!(
         "{} evaluated {} rules: {} findings, {} firing ({} new, {} resolved, {} silenced); {} notifications sent, {} failed, {} dead",
         format_utc_millis(now_ms),
-        evaluated.len(),
-        findings.len(),
-        report.recorded.firing,
-        report.recorded.new,
-        report.recorded.resolved,
-        report.recorded.silenced,
-        report.flushed.sent,
-        report.flushed.failed,
-        report.flushed.dead,
+        r.evaluated.len(),
+        r.findings,
+        d.recorded.firing,
+        d.recorded.new,
+        d.recorded.resolved,
+        d.recorded.silenced,
+        d.flushed.sent,
+        d.flushed.failed,
+        d.flushed.dead,
     )?;
-    Ok(errors.is_empty())
+    Ok(r.errors.is_empty())
 }
 
 pub fn run(cfg: &Config, cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
