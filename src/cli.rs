@@ -43,6 +43,7 @@ enum Command {
     Generate(commands::generate::Args),
     /// Generate a month of sample logs into a folder, ingest them and show what is there.
     Demo(commands::demo::Args),
+    Serve(commands::serve::Args),
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
@@ -57,5 +58,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Quarantine(args) => commands::quarantine::run(config, args),
         Command::Generate(args) => commands::generate::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Serve(args) => commands::serve::run(config, args),
     }
 }

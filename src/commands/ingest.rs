@@ -182,7 +182,7 @@ impl Progress {
 impl Observer for Progress {
     fn waiting_for_lock(&self) {
         self.0.suspend(|| {
-            eprintln!("auditlake: another ingest holds the lake lock; waiting for it to finish…")
+            eprintln!("auditlake: another auditlake process (an ingest, or `auditlake serve`) writes this lake; waiting for it to finish… (--no-wait stops instead)")
         });
     }
     fn input_started(&self, name: &str) {

@@ -7,4 +7,5 @@ pub mod ingest;
 pub mod kpi;
 pub mod quarantine;
 pub mod report;
+pub mod serve;
 pub mod sql;

@@ -1,0 +1,160 @@
+//! `auditlake serve`: the long-running service (SPEC §9).
+//!
+//! ```text
+//! POST /api/v1/events ─┐                      ┌─► lake (one commit per group of requests)
+//! drop folder ─────────┼─► writer thread ─────┤
+//! (DingTalk, next) ────┘   (LakeWriter, lock) └─► "committed" ─► event rules ─► lifecycle ─► outbox ─► channels
+//!                                                  state rules on their schedule ──┘
+//! ```
+//!
+//! - [`config`]: the `[server]` table.
+//! - [`writer`]: the one lake writer, group commit, answers only once events are durable.
+//! - [`http`]: the routes, bearer tokens, backpressure (413, 503 + `Retry-After`).
+//! - [`drop_dir`]: files dropped in a folder, ingested once.
+//! - [`alerting`]: rules on new events and on their schedule.
+//! - [`metrics`]: Prometheus text.
+//!
+//! Shutdown ([`Server::run`]'s `shutdown` future, SIGTERM in the binary): stop taking requests,
+//! answer those in flight, let the writer drain and release the lake, let a rule cycle under way
+//! finish its deliveries, return.
+
+pub mod alerting;
+pub mod config;
+pub mod drop_dir;
+pub mod http;
+pub mod metrics;
+pub mod writer;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use auditlake_alerts::{AlertsConfig, Store};
+use auditlake_core::Config;
+use auditlake_query::Engine;
+use tokio::sync::{Semaphore, watch};
+
+pub use config::ServerConfig;
+
+/// A configured server, its lake opened and locked, not yet serving.
+pub struct Server {
+    cfg: Config,
+    server: ServerConfig,
+    alerts: AlertsConfig,
+    listener: tokio::net::TcpListener,
+    rules: Vec<auditlake_alerts::rules::Rule>,
+}
+
+impl Server {
+    /// Checks everything before serving: the `[server]` and `[alerts]` tables, every rule (a
+    /// security rule silently off is worse than not starting), the listening address.
+    pub async fn bind(
+        cfg: Config,
+        server: ServerConfig,
+        alerts: AlertsConfig,
+    ) -> anyhow::Result<Server> {
+        let engine = Engine::open(&cfg).await?;
+        let rules = auditlake_alerts::cycle::load_rules_strict(
+            &cfg,
+            &engine,
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .await
+        .map_err(|errors| {
+            let list: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow::anyhow!(
+                "{} rule problem(s); not starting with a rule missing:\n{}\n  hint: `auditlake alerts rules` checks them",
+                errors.len(),
+                list.join("\n")
+            )
+        })?;
+        let listener = tokio::net::TcpListener::bind(server.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", server.listen))?;
+        Ok(Server {
+            cfg,
+            server,
+            alerts,
+            listener,
+            rules,
+        })
+    }
+
+    /// The address being listened on (the port the system chose for `:0`).
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then shuts down gracefully.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Server {
+            cfg,
+            server,
+            alerts,
+            listener,
+            rules,
+        } = self;
+        let lake = cfg.lake.local()?.to_path_buf();
+        let metrics = Arc::new(metrics::Metrics::default());
+        let (committed_tx, committed_rx) = watch::channel(0u64);
+        let (writer_tx, writer_thread) =
+            writer::start(lake.clone(), metrics.clone(), committed_tx, 1024)?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+
+        let drop_task = server.drop_dir.clone().map(|dir| {
+            tokio::spawn(drop_dir::run(
+                dir,
+                server.flush_interval,
+                writer_tx.clone(),
+                stop_rx.clone(),
+            ))
+        });
+        let store = Store::open(&lake)?;
+        let alerting = alerting::Alerting {
+            cfg: cfg.clone(),
+            alerts,
+            store,
+            rules,
+            metrics: metrics.clone(),
+            debounce: server
+                .flush_interval
+                .min(std::time::Duration::from_millis(500)),
+        };
+        let alert_task = tokio::spawn(alerting.run(committed_rx, stop_rx.clone()));
+
+        if server.ingest_tokens.is_empty() {
+            tracing::warn!(
+                "no ingest tokens configured ([server] ingest_tokens_env): POST /api/v1/events answers 401 to everyone"
+            );
+        }
+        let state = Arc::new(http::AppState {
+            ingest_tokens: server.ingest_tokens.clone(),
+            ops_tokens: server.ops_tokens.clone(),
+            writer: writer_tx,
+            metrics,
+            queue: Arc::new(Semaphore::new(server.queue_events)),
+            queue_events: server.queue_events,
+            requests: Arc::new(Semaphore::new(server.max_requests)),
+        });
+        let app = http::router(state, server.max_body_bytes);
+        tracing::info!(listen = %listener.local_addr()?, lake = %lake.display(), "serving");
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        // No more requests: stop the folder watcher and the rules, then let the writer drain.
+        tracing::info!("stopping: requests closed, draining the writer");
+        let _ = stop_tx.send(true);
+        if let Some(t) = drop_task {
+            let _ = t.await;
+        }
+        let _ = alert_task.await;
+        // The router (and its writer sender) is gone; the drop task's sender too.
+        tokio::task::spawn_blocking(move || writer_thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the lake writer panicked"))?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

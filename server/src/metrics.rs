@@ -1,0 +1,155 @@
+//! Counters and gauges of the service, served as Prometheus text at `GET /metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Everything `/metrics` shows. Cheap to update from any task.
+#[derive(Default)]
+pub struct Metrics {
+    /// Events stored, per source (`api`, `drop_dir`).
+    events_in: Mutex<BTreeMap<&'static str, u64>>,
+    pub duplicates: AtomicU64,
+    pub quarantined: AtomicU64,
+    pub commits: AtomicU64,
+    /// Events accepted and waiting for the writer.
+    pub queue_depth: AtomicU64,
+    pub rejected_busy: AtomicU64,
+    pub rejected_auth: AtomicU64,
+    /// Sum and count of commit latencies (request received → durable), in microseconds.
+    batch_latency_us_sum: AtomicU64,
+    batch_latency_count: AtomicU64,
+    pub rule_cycles: AtomicU64,
+    pub rule_errors: AtomicU64,
+    pub alerts_sent: AtomicU64,
+    pub alerts_failed: AtomicU64,
+    pub alerts_dead: AtomicU64,
+    pub drop_files: AtomicU64,
+    pub compactions: AtomicU64,
+}
+
+impl Metrics {
+    pub fn stored(&self, source: &'static str, events: u64) {
+        *self
+            .events_in
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(source)
+            .or_default() += events;
+    }
+
+    pub fn batch_latency(&self, d: std::time::Duration) {
+        self.batch_latency_us_sum
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.batch_latency_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        s.push_str("# HELP auditlake_events_in_total Events stored, by source.\n");
+        s.push_str("# TYPE auditlake_events_in_total counter\n");
+        let events = self.events_in.lock().unwrap_or_else(|e| e.into_inner());
+        for src in ["api", "drop_dir"] {
+            let n = events.get(src).copied().unwrap_or(0);
+            let _ = writeln!(s, "auditlake_events_in_total{{source=\"{src}\"}} {n}");
+        }
+        drop(events);
+        let mut one = |name: &str, kind: &str, help: &str, v: String| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        };
+        one(
+            "auditlake_events_duplicate_total",
+            "counter",
+            "Events dropped as already stored.",
+            g(&self.duplicates).to_string(),
+        );
+        one(
+            "auditlake_events_quarantined_total",
+            "counter",
+            "Records refused and kept in the quarantine.",
+            g(&self.quarantined).to_string(),
+        );
+        one(
+            "auditlake_commits_total",
+            "counter",
+            "Lake commits made.",
+            g(&self.commits).to_string(),
+        );
+        one(
+            "auditlake_queue_depth",
+            "gauge",
+            "Events accepted and not yet stored.",
+            g(&self.queue_depth).to_string(),
+        );
+        one(
+            "auditlake_requests_rejected_busy_total",
+            "counter",
+            "Requests answered 503 because the queue was full.",
+            g(&self.rejected_busy).to_string(),
+        );
+        one(
+            "auditlake_requests_rejected_auth_total",
+            "counter",
+            "Requests answered 401.",
+            g(&self.rejected_auth).to_string(),
+        );
+        one(
+            "auditlake_batch_latency_seconds_sum",
+            "counter",
+            "Time from receiving a request to its events being durable, summed.",
+            format!("{:.6}", g(&self.batch_latency_us_sum) as f64 / 1e6),
+        );
+        one(
+            "auditlake_batch_latency_seconds_count",
+            "counter",
+            "Requests whose events were stored.",
+            g(&self.batch_latency_count).to_string(),
+        );
+        one(
+            "auditlake_rule_cycles_total",
+            "counter",
+            "Rule evaluations run.",
+            g(&self.rule_cycles).to_string(),
+        );
+        one(
+            "auditlake_rule_errors_total",
+            "counter",
+            "Rule evaluations that failed.",
+            g(&self.rule_errors).to_string(),
+        );
+        one(
+            "auditlake_alerts_sent_total",
+            "counter",
+            "Notifications accepted by their server.",
+            g(&self.alerts_sent).to_string(),
+        );
+        one(
+            "auditlake_alerts_failed_total",
+            "counter",
+            "Notification attempts that failed (retried).",
+            g(&self.alerts_failed).to_string(),
+        );
+        one(
+            "auditlake_alerts_dead_total",
+            "counter",
+            "Notifications given up on (dead letters).",
+            g(&self.alerts_dead).to_string(),
+        );
+        one(
+            "auditlake_drop_files_total",
+            "counter",
+            "Files ingested from the drop folder.",
+            g(&self.drop_files).to_string(),
+        );
+        one(
+            "auditlake_compactions_total",
+            "counter",
+            "Day partitions compacted.",
+            g(&self.compactions).to_string(),
+        );
+        s
+    }
+}

@@ -1,0 +1,211 @@
+//! The lake's one writer inside the server: a thread that owns the [`LakeWriter`] (and so the
+//! lake's lock) and takes jobs from every source over one bounded channel.
+//!
+//! Requests waiting in the channel are committed together (group commit): each keeps its own
+//! counts, all become durable in one commit, and only then is each answered. A request's events
+//! are never split over two commits, so a crash leaves each request stored whole or not at all.
+//! A drop-folder file is ingested as file ingest does (committed in batches).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use auditlake_ingest::sources::Record;
+use auditlake_ingest::{IngestOptions, IngestSummary, Input, LakeWriter, Quiet};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::metrics::Metrics;
+
+/// What one request added.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+}
+
+pub enum Job {
+    /// A request's records; answered once they are durable.
+    Events {
+        records: Vec<Record>,
+        received: Instant,
+        reply: oneshot::Sender<Result<Counts, String>>,
+    },
+    /// A file of the drop folder.
+    File {
+        path: PathBuf,
+        reply: oneshot::Sender<Result<IngestSummary, String>>,
+    },
+}
+
+/// Requests committed together at most (events), so one commit stays a bounded size.
+const GROUP_EVENTS: usize = 50_000;
+
+/// Starts the writer thread over the lake at `lake`. Fails at once when the lake is busy.
+/// `committed` is bumped after every commit that stored events (for the event rules).
+pub fn start(
+    lake: PathBuf,
+    metrics: Arc<Metrics>,
+    committed: watch::Sender<u64>,
+    capacity: usize,
+) -> anyhow::Result<(mpsc::Sender<Job>, std::thread::JoinHandle<()>)> {
+    let opts = IngestOptions {
+        wait_for_lock: false,
+        ..Default::default()
+    };
+    let mut writer = LakeWriter::open(&lake, &opts, &Quiet)?;
+    let (tx, mut rx) = mpsc::channel::<Job>(capacity.max(1));
+    let handle = std::thread::Builder::new()
+        .name("lake-writer".into())
+        .spawn(move || {
+            let mut generation = 0u64;
+            while let Some(first) = rx.blocking_recv() {
+                let mut events = Vec::new();
+                let mut files = Vec::new();
+                let mut size = 0;
+                let mut push = |job: Job, size: &mut usize| match job {
+                    Job::Events { .. } => {
+                        if let Job::Events { records, .. } = &job {
+                            *size += records.len();
+                        }
+                        events.push(job);
+                    }
+                    Job::File { .. } => files.push(job),
+                };
+                push(first, &mut size);
+                while size < GROUP_EVENTS {
+                    match rx.try_recv() {
+                        Ok(job) => push(job, &mut size),
+                        Err(_) => break,
+                    }
+                }
+                let stored = commit_requests(&mut writer, events, &metrics)
+                    + files
+                        .into_iter()
+                        .map(|f| ingest_file(&mut writer, &opts, f, &metrics))
+                        .sum::<u64>();
+                if stored > 0 {
+                    generation += 1;
+                    let _ = committed.send(generation);
+                }
+            }
+            // The channel closed (shutdown): everything sent was answered; the lock goes with
+            // the writer.
+            tracing::info!("lake writer stopped");
+        })?;
+    Ok((tx, handle))
+}
+
+/// Adds each request's records, commits them all, answers each. Returns the events stored.
+fn commit_requests(writer: &mut LakeWriter, jobs: Vec<Job>, metrics: &Metrics) -> u64 {
+    if jobs.is_empty() {
+        return 0;
+    }
+    let mut answers = Vec::new();
+    let mut failed: Option<String> = None;
+    for job in jobs {
+        let Job::Events {
+            records,
+            received,
+            reply,
+        } = job
+        else {
+            unreachable!("only requests here")
+        };
+        let n = records.len() as u64;
+        let mut s = IngestSummary::default();
+        let added = writer.add(
+            "api",
+            "POST /api/v1/events",
+            records.into_iter().map(Ok),
+            &mut s,
+            None,
+        );
+        metrics.queue_depth.fetch_sub(n, Ordering::Relaxed);
+        if let Err(e) = added {
+            failed.get_or_insert(e.to_string());
+        }
+        let counts = Counts {
+            accepted: s.lines - s.duplicates - s.quarantined,
+            duplicates: s.duplicates,
+            quarantined: s.quarantined,
+        };
+        answers.push((counts, received, reply));
+    }
+    let mut summary = IngestSummary::default();
+    if failed.is_none()
+        && let Err(e) = writer.commit(&mut summary)
+    {
+        failed = Some(e.to_string());
+    }
+    if let Some(e) = failed {
+        tracing::error!(error = %e, "commit failed; the requests are answered 503 and nothing of them is acknowledged");
+        for (_, _, reply) in answers {
+            let _ = reply.send(Err(e.clone()));
+        }
+        return 0;
+    }
+    metrics.stored("api", summary.written);
+    metrics
+        .commits
+        .fetch_add(summary.commits, Ordering::Relaxed);
+    for (counts, received, reply) in answers {
+        metrics
+            .duplicates
+            .fetch_add(counts.duplicates, Ordering::Relaxed);
+        metrics
+            .quarantined
+            .fetch_add(counts.quarantined, Ordering::Relaxed);
+        metrics.batch_latency(received.elapsed());
+        let _ = reply.send(Ok(counts));
+    }
+    summary.written
+}
+
+fn ingest_file(writer: &mut LakeWriter, opts: &IngestOptions, job: Job, metrics: &Metrics) -> u64 {
+    let Job::File { path, reply } = job else {
+        unreachable!("only files here")
+    };
+    let result = (|| -> anyhow::Result<IngestSummary> {
+        let input = Input::from_path(&path, None)?;
+        let name = input.display_name();
+        let mut s = IngestSummary::default();
+        match input.open(|_| {}) {
+            Ok(records) => {
+                let records = auditlake_ingest::sources::read_ahead(records, 4096, 4);
+                writer.add(
+                    &path.display().to_string(),
+                    &name,
+                    records,
+                    &mut s,
+                    Some(opts.batch_rows),
+                )?;
+            }
+            Err(e) => s.errors.push(auditlake_ingest::InputError {
+                file: name,
+                last_line: 0,
+                message: format!("cannot open: {e}"),
+            }),
+        }
+        writer.commit(&mut s)?;
+        Ok(s)
+    })();
+    let stored = result.as_ref().map(|s| s.written).unwrap_or(0);
+    if let Ok(s) = &result {
+        metrics.stored("drop_dir", s.written);
+        metrics.commits.fetch_add(s.commits, Ordering::Relaxed);
+        metrics
+            .duplicates
+            .fetch_add(s.duplicates, Ordering::Relaxed);
+        metrics
+            .quarantined
+            .fetch_add(s.quarantined, Ordering::Relaxed);
+        metrics.drop_files.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = reply.send(result.map_err(|e| format!("{e:#}")));
+    stored
+}
+
+/// How long a caller may wait for the writer before answering 503.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);

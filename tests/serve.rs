@@ -1,0 +1,527 @@
+//! `auditlake serve` end to end, as a real process on loopback: the ingest API and its refusals,
+//! the drop folder, one writer per lake, SIGTERM, a SIGKILL while a client posts as fast as it
+//! can (every acknowledged event stored exactly once, no request half-stored), and an alert
+//! mailed through a real SMTP server within seconds, not re-sent after a restart.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const TOKEN: &str = "test-ingest-token-0123456789";
+
+/// A running `auditlake serve`; killed when dropped.
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    fn start(config: &Path) -> Serve {
+        let log = config.with_file_name(format!(
+            "serve-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let mut child = Command::new(bin())
+            .arg("--config")
+            .arg(config)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("AUDITLAKE_TEST_TOKENS", TOKEN)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            // A file, not a pipe: nobody reads the logs while the test runs.
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting auditlake serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("auditlake serving on http://")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "serve did not start (said {line:?}):\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
+        Serve { child, addr, log }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status (within 30 s).
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "serve did not stop on SIGTERM:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// One HTTP/1.1 request; `(status, headers + body)`.
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(body)?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not HTTP: {out:.200}")))?;
+    Ok((status, out))
+}
+
+fn body_json(resp: &str) -> serde_json::Value {
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {resp}"))
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn event(id: &str, user: &str, action: &str) -> String {
+    format!(
+        r#"{{"event_id":"{id}","ts":"{}","user_id":"{user}","category":"operation","action":"{action}"}}"#,
+        now_rfc3339()
+    )
+}
+
+/// A config in `dir` with a lake, a drop folder and `extra` appended.
+fn config(dir: &Path, extra: &str) -> PathBuf {
+    let cfg = dir.join("auditlake.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "timezone = \"Asia/Hong_Kong\"\nlake = \"./lake\"\n\n[server]\nflush_interval = \"1s\"\ningest_tokens_env = \"AUDITLAKE_TEST_TOKENS\"\ndrop_dir = \"./drop\"\nmax_body_bytes = 65536\n{extra}"
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// `event_id → copies stored`.
+fn stored_ids(cfg: &Path) -> BTreeMap<String, u64> {
+    let out = run(
+        cfg,
+        &[
+            "sql",
+            "SELECT event_id, count(*) AS n FROM events GROUP BY event_id",
+            "--format",
+            "csv",
+        ],
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (id, n) = l.rsplit_once(',').unwrap();
+            (id.to_string(), n.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn the_api_authenticates_validates_and_answers_once_events_are_durable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), "");
+    let serve = Serve::start(&cfg);
+    let a = serve.addr;
+
+    // No token, a wrong one: 401, nothing stored.
+    let e1 = event("api-1", "u1", "login");
+    assert_eq!(
+        http(a, "POST", "/api/v1/events", None, e1.as_bytes())
+            .unwrap()
+            .0,
+        401
+    );
+    assert_eq!(
+        http(
+            a,
+            "POST",
+            "/api/v1/events",
+            Some("wrong-token-wrong-token"),
+            e1.as_bytes()
+        )
+        .unwrap()
+        .0,
+        401
+    );
+    assert_eq!(http(a, "GET", "/metrics", None, b"").unwrap().0, 401);
+    assert_eq!(http(a, "GET", "/healthz", None, b"").unwrap().0, 401);
+
+    // JSON Lines with a bad line: the good one stored, the bad one quarantined.
+    let body = format!("{e1}\n{{\"event_id\":\"api-2\",\"ts\":\"yesterday\"}}\n");
+    let (status, resp) = http(a, "POST", "/api/v1/events", Some(TOKEN), body.as_bytes()).unwrap();
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(
+        body_json(&resp),
+        serde_json::json!({"accepted": 1, "duplicates": 0, "quarantined": 1})
+    );
+    // Acknowledged means stored: queryable right away, by another process.
+    assert_eq!(stored_ids(&cfg).get("api-1"), Some(&1));
+
+    // A JSON array, with the same event again: a duplicate.
+    let body = format!("[{e1}, {}]", event("api-3", "u1", "logout"));
+    let (status, resp) = http(a, "POST", "/api/v1/events", Some(TOKEN), body.as_bytes()).unwrap();
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(
+        body_json(&resp),
+        serde_json::json!({"accepted": 1, "duplicates": 1, "quarantined": 0})
+    );
+
+    // A body that is not JSON at all is refused whole; one over the limit is 413.
+    let (status, resp) =
+        http(a, "POST", "/api/v1/events", Some(TOKEN), b"[{\"event_id\":").unwrap();
+    assert_eq!(status, 400, "{resp}");
+    assert!(
+        body_json(&resp)["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a JSON array")
+    );
+    let big = vec![b' '; 70_000];
+    assert_eq!(
+        http(a, "POST", "/api/v1/events", Some(TOKEN), &big)
+            .unwrap()
+            .0,
+        413
+    );
+
+    // The drop folder: ingested once, then moved aside.
+    let drop = tmp.path().join("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    std::fs::write(
+        drop.join(".f.jsonl.tmp"),
+        format!("{}\n", event("drop-1", "u2", "app_open")),
+    )
+    .unwrap();
+    std::fs::rename(drop.join(".f.jsonl.tmp"), drop.join("f.jsonl")).unwrap();
+    let start = Instant::now();
+    while !drop.join("ingested/f.jsonl").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "drop file not ingested:\n{}",
+            serve.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!drop.join("f.jsonl").exists());
+    assert_eq!(stored_ids(&cfg).get("drop-1"), Some(&1));
+
+    // One writer per lake: a second ingest that may not wait says so and how to proceed.
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["ingest", "events", "--no-wait"])
+        .arg(drop.join("ingested/f.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is busy") && err.contains("auditlake serve"),
+        "{err}"
+    );
+
+    // Operations: health and metrics (Prometheus text) with a token.
+    let (status, resp) = http(a, "GET", "/healthz", Some(TOKEN), b"").unwrap();
+    assert_eq!(status, 200, "{resp}");
+    let (status, metrics) = http(a, "GET", "/metrics", Some(TOKEN), b"").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("auditlake_events_in_total{source=\"api\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("auditlake_events_in_total{source=\"drop_dir\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("auditlake_events_quarantined_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("auditlake_requests_rejected_auth_total 4"),
+        "{metrics}"
+    );
+
+    // The token never reaches the logs; SIGTERM stops it cleanly.
+    let logs = serve.logs();
+    let status = serve.terminate();
+    assert_eq!(status.code(), Some(0), "{logs}");
+    assert!(!logs.contains(TOKEN), "{logs}");
+    assert_eq!(stored_ids(&cfg).values().sum::<u64>(), 3);
+}
+
+#[test]
+fn sigkill_while_a_client_posts_loses_no_acknowledged_event_and_duplicates_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), "");
+    const PER_REQUEST: usize = 50;
+    for round in 0..2 {
+        let serve = Serve::start(&cfg);
+        let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+        let sent: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..2)
+            .map(|c| {
+                let (acked, sent, stop, addr) =
+                    (acked.clone(), sent.clone(), stop.clone(), serve.addr);
+                std::thread::spawn(move || {
+                    for n in 0.. {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let req = format!("k{round}-c{c}-r{n}");
+                        let body: String = (0..PER_REQUEST)
+                            .map(|i| event(&format!("{req}-e{i}"), "u1", "app_open") + "\n")
+                            .collect();
+                        sent.lock().unwrap().insert(req.clone());
+                        match http(addr, "POST", "/api/v1/events", Some(TOKEN), body.as_bytes()) {
+                            Ok((200, _)) => {
+                                acked.lock().unwrap().insert(req);
+                            }
+                            Ok((503, _)) => std::thread::sleep(Duration::from_millis(10)),
+                            Ok((s, r)) => panic!("unexpected answer {s}: {r}"),
+                            Err(_) => break, // the server is gone
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Let it take a good number of requests, then kill it in the middle of the stream.
+        let start = Instant::now();
+        while acked.lock().unwrap().len() < 30 + round * 10 {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "too slow:\n{}",
+                serve.logs()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut serve = serve;
+        serve.child.kill().unwrap();
+        let status = serve.child.wait().unwrap();
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "serve was still running and died by SIGKILL"
+        );
+        stop.store(true, Ordering::Relaxed);
+        for c in clients {
+            c.join().unwrap();
+        }
+
+        // Restart (recovering the interrupted commit), stop cleanly, then count.
+        let again = Serve::start(&cfg);
+        assert_eq!(again.terminate().code(), Some(0));
+        let stored = stored_ids(&cfg);
+        assert!(
+            stored.values().all(|n| *n == 1),
+            "an event stored twice: {:?}",
+            stored
+                .iter()
+                .filter(|(_, n)| **n > 1)
+                .take(5)
+                .collect::<Vec<_>>()
+        );
+        let acked = acked.lock().unwrap();
+        let sent = sent.lock().unwrap();
+        for req in sent.iter() {
+            let have = (0..PER_REQUEST)
+                .filter(|i| stored.contains_key(&format!("{req}-e{i}")))
+                .count();
+            if acked.contains(req) {
+                assert_eq!(have, PER_REQUEST, "acknowledged request {req} lost events");
+            } else {
+                assert!(
+                    have == 0 || have == PER_REQUEST,
+                    "unacknowledged request {req} half-stored: {have} of {PER_REQUEST}"
+                );
+            }
+        }
+        assert!(
+            sent.len() > acked.len(),
+            "the kill came while requests were in flight ({} sent, {} acknowledged)",
+            sent.len(),
+            acked.len()
+        );
+    }
+}
+
+#[test]
+fn a_contact_export_by_a_non_admin_is_mailed_within_seconds_and_not_again_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = smtp_sink(&tmp.path().join("inbox"));
+    let cfg = config(
+        tmp.path(),
+        &format!(
+            r#"
+[alerts.channels.secops]
+type = "email"
+host = "127.0.0.1"
+port = {}
+security = "none"
+from = "auditlake <alerts@harbour.example>"
+to = ["secops@harbour.example"]
+
+[[alerts.routes]]
+rules = ["contact_export_by_non_admin"]
+channels = ["secops"]
+"#,
+            sink.port()
+        ),
+    );
+    std::fs::write(
+        tmp.path().join("users.jsonl"),
+        concat!(
+            r#"{"user_id": "u-admin", "name": "Ada", "email": "ada@harbour.example", "dept_id": "d1", "role": "system_admin", "hired_at": "2024-01-01", "left_at": null}"#,
+            "\n",
+            r#"{"user_id": "u-intern", "name": "Ian", "email": "ian@harbour.example", "dept_id": "d1", "role": "member", "hired_at": "2026-09-01", "left_at": null}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("departments.jsonl"),
+        "{\"dept_id\": \"d1\", \"name\": \"Sales\", \"parent_id\": null}\n",
+    )
+    .unwrap();
+    let users = tmp.path().join("users.jsonl").display().to_string();
+    let depts = tmp.path().join("departments.jsonl").display().to_string();
+    run(
+        &cfg,
+        &[
+            "ingest",
+            "directory",
+            "--users",
+            &users,
+            "--departments",
+            &depts,
+        ],
+    );
+
+    let serve = Serve::start(&cfg);
+    // The admin's export is allowed; the intern's is not.
+    let body = format!(
+        "{}\n{}\n",
+        event("exp-admin", "u-admin", "contact_export"),
+        event("exp-intern", "u-intern", "contact_export")
+    );
+    let posted = Instant::now();
+    let (status, resp) = http(
+        serve.addr,
+        "POST",
+        "/api/v1/events",
+        Some(TOKEN),
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{resp}");
+    let mails = sink.wait_for(1, Duration::from_secs(30));
+    assert_eq!(
+        mails.len(),
+        1,
+        "no alert mail within 30 s:\n{}",
+        serve.logs()
+    );
+    let took = posted.elapsed();
+    let m = &mails[0];
+    assert!(
+        m["subject"]
+            .as_str()
+            .unwrap()
+            .contains("contact_export_by_non_admin"),
+        "{m}"
+    );
+    let text = m["text"]["text/plain"].as_str().unwrap();
+    assert!(
+        text.contains("exp-intern") && text.contains("Ian"),
+        "{text}"
+    );
+    assert!(!text.contains("exp-admin"), "{text}");
+    eprintln!("POST to mail: {took:?}");
+    assert_eq!(serve.terminate().code(), Some(0));
+
+    // After a restart within the repeat interval (24 h for email), the same finding is not
+    // mailed again, though the rules run again at start and on new events.
+    let serve = Serve::start(&cfg);
+    let (status, _) = http(
+        serve.addr,
+        "POST",
+        "/api/v1/events",
+        Some(TOKEN),
+        event("login-1", "u-admin", "login").as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let start = Instant::now();
+    while !serve.logs().contains("rules=\"event\"") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            serve.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "the finding was mailed again after a restart"
+    );
+    assert_eq!(serve.terminate().code(), Some(0));
+}
