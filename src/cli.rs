@@ -44,6 +44,7 @@ enum Command {
     /// Generate a month of sample logs into a folder, ingest them and show what is there.
     Demo(commands::demo::Args),
     Serve(commands::serve::Args),
+    Compact(commands::compact::Args),
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
@@ -59,5 +60,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Generate(args) => commands::generate::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Serve(args) => commands::serve::run(config, args),
+        Command::Compact(args) => commands::compact::run(config, args),
     }
 }

@@ -55,6 +55,11 @@ impl LakeLayout {
     pub fn commits(&self) -> PathBuf {
         self.ingest_state().join("commits")
     }
+    /// Which Parquet files readers must skip while a compaction runs and after it (see
+    /// [`crate::compaction`]).
+    pub fn compaction_state(&self) -> PathBuf {
+        self.ingest_state().join("compaction.json")
+    }
     pub fn lock_file(&self) -> PathBuf {
         self.ingest_state().join("LOCK")
     }

@@ -5,6 +5,7 @@
 //! committed event and a re-run duplicates none.
 
 pub mod commit;
+pub mod compact;
 pub mod dedup;
 pub mod directory;
 pub mod normalize;
@@ -225,6 +226,7 @@ impl Writer {
             lock.lock()?;
         }
         let recovered = commit::recover(&layout)?;
+        compact::recover(&layout)?;
         let index = dedup::IdIndex::open(&layout.id_index(), index_memory_ids)?;
         quarantine::ensure_key_index(&layout)?;
         let quarantine_keys = dedup::IdIndex::open(&layout.quarantine_keys(), index_memory_ids)?;
@@ -463,6 +465,18 @@ impl LakeWriter {
             &known,
         );
         Ok(())
+    }
+
+    /// Commits what is pending, then replaces each day's small files by large sorted ones
+    /// (see [`compact`]); queries running meanwhile see the old files or the new ones.
+    pub fn compact(
+        &mut self,
+        opts: &compact::CompactOptions,
+        summary: &mut IngestSummary,
+    ) -> Result<compact::CompactReport, IngestError> {
+        self.commit(summary)?;
+        let id = self.w.commit_id();
+        Ok(compact::compact(&self.w.layout, opts, &id)?)
     }
 
     /// Writes everything pending as one commit (nothing when nothing is pending); counts what it

@@ -70,7 +70,7 @@ pub fn to_record_batch(events: &[&Event]) -> anyhow::Result<RecordBatch> {
     Ok(RecordBatch::try_new(events_file_schema(), columns)?)
 }
 
-fn properties() -> WriterProperties {
+pub(crate) fn properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),

@@ -10,6 +10,7 @@
 
 pub mod format;
 pub mod kpi;
+pub mod lake_store;
 pub mod params;
 pub mod session;
 pub mod udf;
@@ -52,7 +53,22 @@ impl Engine {
             .set_bool("datafusion.execution.parquet.pushdown_filters", true)
             .set_bool("datafusion.execution.parquet.reorder_filters", true);
         let udfs = udf::all(cfg.timezone, &cfg.holidays, &cfg.admin_ip_allowlist);
-        let engine = Engine::new(lake.clone(), config, udfs);
+        // No cache of file listings: the lake gains files with every commit and a compaction
+        // swaps them, and each scan must list what is there now (see `lake_store`).
+        let caches = datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
+            .with_list_files_cache_limit(0);
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_cache_manager(caches)
+            .build_arc()?;
+        if lake.exists() {
+            // Every session reads the lake's files through the store that hides what a compaction
+            // has replaced (or is writing).
+            runtime.register_object_store(
+                datafusion::execution::object_store::ObjectStoreUrl::local_filesystem().as_ref(),
+                Arc::new(lake_store::LakeStore::new(&lake)?),
+            );
+        }
+        let engine = Engine::new(lake.clone(), config, runtime, udfs);
         engine.add_table("events", events_table(&lake)?);
         for (name, table) in directory_tables(&lake).await? {
             engine.add_table(name, table);

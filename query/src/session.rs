@@ -24,6 +24,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::config::SessionConfig;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParserBuilder;
@@ -112,6 +113,8 @@ fn parse_one(
 pub struct Engine {
     pub(crate) lake: std::path::PathBuf,
     config: SessionConfig,
+    /// Shared by every session: the object store that reads the lake, the memory pool.
+    runtime: Arc<RuntimeEnv>,
     udfs: Vec<ScalarUDF>,
     tables: RwLock<BTreeMap<String, Arc<dyn TableProvider>>>,
 }
@@ -133,11 +136,13 @@ impl Engine {
     pub(crate) fn new(
         lake: std::path::PathBuf,
         config: SessionConfig,
+        runtime: Arc<RuntimeEnv>,
         udfs: Vec<ScalarUDF>,
     ) -> Self {
         Engine {
             lake,
             config,
+            runtime,
             udfs,
             tables: RwLock::new(BTreeMap::new()),
         }
@@ -164,7 +169,8 @@ impl Engine {
     /// A new session over the shared tables: its own catalog for views and temporary tables,
     /// its own settings.
     pub fn session(&self) -> Session {
-        let ctx = SessionContext::new_with_config(self.config.clone());
+        let ctx =
+            SessionContext::new_with_config_rt(self.config.clone(), Arc::clone(&self.runtime));
         for udf in &self.udfs {
             ctx.register_udf(udf.clone());
         }
@@ -257,6 +263,7 @@ mod tests {
         let e = Engine::new(
             std::env::temp_dir(),
             SessionConfig::new().with_information_schema(true),
+            Arc::new(RuntimeEnv::default()),
             Vec::new(),
         );
         let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));

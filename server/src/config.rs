@@ -9,6 +9,7 @@
 //! drop_dir = "./drop"                            # files appearing here are ingested once, then moved aside
 //! max_body_bytes = 8388608                       # a larger POST is answered 413
 //! queue_events = 200000                          # events accepted but not yet stored; beyond: 503
+//! compact_interval = "10m"                       # compact day partitions this often ("never": off)
 //! ```
 
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ struct Raw {
     max_body_bytes: Option<usize>,
     queue_events: Option<usize>,
     max_requests: Option<usize>,
+    compact_interval: Option<String>,
 }
 
 /// The server's settings, validated, with the tokens read.
@@ -51,6 +53,8 @@ pub struct ServerConfig {
     pub queue_events: usize,
     /// Requests being read or waiting for the writer at once; beyond: 503.
     pub max_requests: usize,
+    /// How often the day partitions are compacted (`None`: never).
+    pub compact_interval: Option<Duration>,
 }
 
 fn tokens(name: &str, env: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Vec<Secret>> {
@@ -123,7 +127,15 @@ impl ServerConfig {
         } else {
             ingest_tokens.clone()
         };
+        let compact_interval = match raw.compact_interval.as_deref() {
+            None => Some(Duration::from_secs(600)),
+            Some("never") => None,
+            Some(t) => Some(auditlake_core::time::parse_duration(t).map_err(|e| {
+                anyhow::anyhow!("config file {file}: [server] compact_interval: {e}")
+            })?),
+        };
         Ok(ServerConfig {
+            compact_interval,
             listen,
             pg_listen: raw.pg_listen,
             flush_interval,

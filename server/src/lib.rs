@@ -11,6 +11,8 @@
 //! - [`writer`]: the one lake writer, group commit, answers only once events are durable.
 //! - [`http`]: the routes, bearer tokens, backpressure (413, 503 + `Retry-After`).
 //! - [`drop_dir`]: files dropped in a folder, ingested once.
+//! - background compaction: every `compact_interval`, a job for the writer (day partitions'
+//!   small files → large sorted ones, atomic for queries; see `auditlake_ingest::compact`).
 //! - [`alerting`]: rules on new events and on their schedule.
 //! - [`metrics`]: Prometheus text.
 //!
@@ -111,6 +113,23 @@ impl Server {
                 stop_rx.clone(),
             ))
         });
+        let compact_task = server.compact_interval.map(|every| {
+            let (writer, mut stop) = (writer_tx.clone(), stop_rx.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = stop.changed() => return,
+                    }
+                    let job = writer::Job::Compact {
+                        opts: auditlake_ingest::compact::CompactOptions::default(),
+                    };
+                    if writer.send(job).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        });
         let store = Store::open(&lake)?;
         let alerting = alerting::Alerting {
             cfg: cfg.clone(),
@@ -146,7 +165,7 @@ impl Server {
         // No more requests: stop the folder watcher and the rules, then let the writer drain.
         tracing::info!("stopping: requests closed, draining the writer");
         let _ = stop_tx.send(true);
-        if let Some(t) = drop_task {
+        for t in [drop_task, compact_task].into_iter().flatten() {
             let _ = t.await;
         }
         let _ = alert_task.await;

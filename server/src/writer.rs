@@ -32,6 +32,10 @@ pub enum Job {
         received: Instant,
         reply: oneshot::Sender<Result<Counts, String>>,
     },
+    /// Compact the day partitions (the background compaction).
+    Compact {
+        opts: auditlake_ingest::compact::CompactOptions,
+    },
     /// A file of the drop folder.
     File {
         path: PathBuf,
@@ -63,6 +67,7 @@ pub fn start(
             while let Some(first) = rx.blocking_recv() {
                 let mut events = Vec::new();
                 let mut files = Vec::new();
+                let mut compactions = Vec::new();
                 let mut size = 0;
                 let mut push = |job: Job, size: &mut usize| match job {
                     Job::Events { .. } => {
@@ -72,6 +77,7 @@ pub fn start(
                         events.push(job);
                     }
                     Job::File { .. } => files.push(job),
+                    Job::Compact { opts } => compactions.push(opts),
                 };
                 push(first, &mut size);
                 while size < GROUP_EVENTS {
@@ -88,6 +94,28 @@ pub fn start(
                 if stored > 0 {
                     generation += 1;
                     let _ = committed.send(generation);
+                }
+                for opts in compactions {
+                    let started = Instant::now();
+                    match writer.compact(&opts, &mut IngestSummary::default()) {
+                        Ok(r) => {
+                            metrics
+                                .compactions
+                                .fetch_add(r.days as u64, Ordering::Relaxed);
+                            if r.days > 0 || r.deleted > 0 {
+                                tracing::info!(
+                                    days = r.days,
+                                    files_in = r.files_in,
+                                    files_out = r.files_out,
+                                    rows = r.rows,
+                                    deleted = r.deleted,
+                                    ms = started.elapsed().as_millis() as u64,
+                                    "compacted"
+                                );
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "compaction failed; will retry"),
+                    }
                 }
             }
             // The channel closed (shutdown): everything sent was answered; the lock goes with

@@ -1,6 +1,7 @@
 //! One module per command: its clap arguments and what it does.
 
 pub mod alerts;
+pub mod compact;
 pub mod demo;
 pub mod generate;
 pub mod ingest;
