@@ -585,3 +585,53 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn the_live_demo_shows_an_alert_within_a_minute_of_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .args(["demo", "--live", "--dir"])
+        .arg(tmp.path().join("demo"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut serving = None;
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let alert = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no alert; the demo said:\n{}", seen.join("\n")));
+        if line.contains("live: serving") {
+            serving = Some(Instant::now());
+        }
+        if line.contains("contact_export_by_non_admin live-export-1") {
+            break line;
+        }
+        seen.push(line);
+    };
+    let after = serving.expect("the demo says where it serves").elapsed();
+    assert!(
+        after < Duration::from_secs(60),
+        "the alert came {after:?} after serving"
+    );
+    assert!(alert.contains("with role member"), "{alert}");
+    // Ctrl-C stops it cleanly.
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

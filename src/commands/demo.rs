@@ -17,10 +17,18 @@ use crate::output::{outprint, outprintln};
 pub struct Args {
     #[arg(long, default_value = "auditlake-demo")]
     dir: PathBuf,
+    /// Then keep running as `auditlake serve`: generated events stream in live, a few anomalies
+    /// are injected, and their alerts are printed here as they fire (Ctrl-C stops).
+    #[arg(long)]
+    live: bool,
 }
 
-pub fn run(Args { dir }: Args) -> anyhow::Result<ExitCode> {
-    demo(&dir)
+pub fn run(Args { dir, live }: Args) -> anyhow::Result<ExitCode> {
+    let code = demo(&dir)?;
+    if live {
+        super::demo_live::run(&dir)?;
+    }
+    Ok(code)
 }
 
 fn demo(dir: &Path) -> anyhow::Result<ExitCode> {
@@ -122,7 +130,7 @@ fn demo(dir: &Path) -> anyhow::Result<ExitCode> {
 /// What to type to run this binary again: `auditlake` when that name on the PATH is this very
 /// program, else its path (relative to the current folder when it is below it, as after
 /// `cargo run`).
-fn how_to_call_me() -> String {
+pub(crate) fn how_to_call_me() -> String {
     let Ok(me) = std::env::current_exe().and_then(std::fs::canonicalize) else {
         return "auditlake".into();
     };

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod compact;
 pub mod demo;
+pub mod demo_live;
 pub mod generate;
 pub mod ingest;
 pub mod kpi;

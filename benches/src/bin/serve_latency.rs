@@ -188,7 +188,10 @@ channels = ["secops"]
         workers.push(std::thread::spawn(move || {
             let t = Instant::now();
             if let Some(id) = &anomaly {
-                anomalies.lock().unwrap().insert(id.clone(), SystemTime::now());
+                anomalies
+                    .lock()
+                    .unwrap()
+                    .insert(id.clone(), SystemTime::now());
             }
             let status = post(addr, body.as_bytes()).unwrap_or(0);
             acks.lock().unwrap().push(t.elapsed().as_secs_f64());
@@ -230,17 +233,25 @@ channels = ["secops"]
         std::thread::sleep(Duration::from_millis(200));
     }
     let peak = rss_kb(pid, "VmHWM:");
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let _ = child.wait();
 
     let posted = anomalies.lock().unwrap().clone();
     let mut latencies = Vec::new();
     for (n, m) in mails.iter().enumerate() {
-        let arrived = std::fs::metadata(sink.dir().join(format!("msg-{}.json", n + 1)))?.modified()?;
+        let arrived =
+            std::fs::metadata(sink.dir().join(format!("msg-{}.json", n + 1)))?.modified()?;
         let text = m["text"]["text/plain"].as_str().unwrap_or_default();
         for (id, at) in &posted {
             if text.contains(&format!(" {id}:")) {
-                latencies.push(arrived.duration_since(*at).unwrap_or_default().as_secs_f64());
+                latencies.push(
+                    arrived
+                        .duration_since(*at)
+                        .unwrap_or_default()
+                        .as_secs_f64(),
+                );
             }
         }
     }
