@@ -60,6 +60,10 @@ impl LakeLayout {
     pub fn compaction_state(&self) -> PathBuf {
         self.ingest_state().join("compaction.json")
     }
+    /// The pull sources' cursors (`<source>.json`), each written with the events it produced.
+    pub fn cursors(&self) -> PathBuf {
+        self.ingest_state().join("cursors")
+    }
     pub fn lock_file(&self) -> PathBuf {
         self.ingest_state().join("LOCK")
     }

@@ -135,6 +135,7 @@ pub fn recover(layout: &LakeLayout) -> anyhow::Result<usize> {
         layout.id_index(),
         layout.quarantine_keys(),
         layout.quarantine(),
+        layout.cursors(),
     ];
     if let Ok(parts) = fs::read_dir(layout.events()) {
         dirs.extend(parts.filter_map(|e| e.ok().map(|e| e.path())));

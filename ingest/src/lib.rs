@@ -151,6 +151,8 @@ struct Batch {
     /// Keys of `quarantined`, in the same order.
     qkeys: Vec<u128>,
     sources: BTreeSet<String>,
+    /// Source cursors to store with this batch: `name → value`.
+    cursors: BTreeMap<String, serde_json::Value>,
 }
 
 impl Batch {
@@ -163,6 +165,7 @@ impl Batch {
         self.quarantined.clear();
         self.qkeys.clear();
         self.sources.clear();
+        self.cursors.clear();
     }
 }
 
@@ -260,7 +263,7 @@ impl Writer {
         summary.duplicates += drop_known(&mut batch.events, &mut batch.fps, &known);
         let known = self.quarantine_keys.in_runs(&batch.qkeys)?;
         drop_known(&mut batch.quarantined, &mut batch.qkeys, &known);
-        if batch.events.is_empty() && batch.quarantined.is_empty() {
+        if batch.events.is_empty() && batch.quarantined.is_empty() && batch.cursors.is_empty() {
             batch.clear();
             return Ok(());
         }
@@ -319,6 +322,18 @@ impl Writer {
                 dest: rel(&dest),
             });
         }
+        if !batch.cursors.is_empty() {
+            fs::create_dir_all(self.layout.cursors())?;
+        }
+        for (name, value) in &batch.cursors {
+            let dest = self.layout.cursors().join(format!("{name}.json"));
+            let tmp = self.layout.cursors().join(format!(".{name}.{id}.json.tmp"));
+            commit::write_synced(&tmp, &serde_json::to_vec_pretty(value)?)?;
+            renames.push(commit::Rename {
+                tmp: rel(&tmp),
+                dest: rel(&dest),
+            });
+        }
         let record = commit::CommitRecord {
             commit: id,
             created_at: time::format_utc_millis(chrono::Utc::now().timestamp_millis()),
@@ -366,6 +381,28 @@ impl LakeWriter {
             batch: Batch::default(),
             recovered,
         })
+    }
+
+    /// The stored cursor of pull source `name` (`None` before its first commit).
+    pub fn cursor(&self, name: &str) -> Result<Option<serde_json::Value>, IngestError> {
+        let path = self.w.layout.cursors().join(format!("{name}.json"));
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(serde_json::from_slice(&b).map_err(|e| {
+                anyhow::anyhow!("{}: damaged cursor ({e})", path.display())
+            })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sets the cursor of pull source `name` (letters, digits, `_`, `.`, `-`), stored by the next
+    /// commit together with the events added before it: a crash keeps both or neither.
+    pub fn set_cursor(&mut self, name: &str, value: serde_json::Value) {
+        debug_assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        );
+        self.batch.cursors.insert(name.to_string(), value);
     }
 
     /// Temporary files of an interrupted earlier run cleaned up at open.

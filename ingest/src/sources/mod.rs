@@ -4,6 +4,7 @@
 //! - [`api`]: bodies POSTed to the server (JSON Lines or a JSON array).
 
 pub mod api;
+pub mod dingtalk;
 pub mod file;
 
 use crate::normalize::{Event, Reject};
