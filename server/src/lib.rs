@@ -143,6 +143,12 @@ impl Server {
         };
         let alert_task = tokio::spawn(alerting.run(committed_rx, stop_rx.clone()));
 
+        if cfg.sections.contains_key("dingtalk") {
+            tracing::warn!(
+                "[dingtalk] is configured, but serve does not run the DingTalk connector yet: \
+                 run `auditlake ingest dingtalk` on a schedule (cron) meanwhile"
+            );
+        }
         if server.ingest_tokens.is_empty() {
             tracing::warn!(
                 "no ingest tokens configured ([server] ingest_tokens_env): POST /api/v1/events answers 401 to everyone"
