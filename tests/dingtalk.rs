@@ -189,27 +189,6 @@ fn pull(cfg: &Path) -> std::process::Output {
         .unwrap()
 }
 
-fn ids(cfg: &Path) -> BTreeMap<String, u64> {
-    let out = run(
-        cfg,
-        &[
-            "sql",
-            "SELECT event_id, count(*) AS n FROM events GROUP BY event_id",
-            "--format",
-            "csv",
-        ],
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let (id, n) = l.rsplit_once(',').unwrap();
-            (id.to_string(), n.parse().unwrap())
-        })
-        .collect()
-}
-
 #[test]
 fn file_audit_records_arrive_exactly_once_across_token_expiry_throttling_and_shared_milliseconds() {
     let (base, stand) = start_stand(Duration::ZERO);
@@ -228,7 +207,7 @@ fn file_audit_records_arrive_exactly_once_across_token_expiry_throttling_and_sha
     assert_eq!(fa["quarantined"], 1, "{report}");
     assert_eq!(report["errors"], json!([]));
 
-    let stored = ids(&cfg);
+    let stored = stored_ids(&cfg);
     assert_eq!(stored.len(), RECORDS);
     assert!(stored.values().all(|n| *n == 1));
     assert!(stored.contains_key("dingtalk:file:biz-00000"));
@@ -254,7 +233,7 @@ fn file_audit_records_arrive_exactly_once_across_token_expiry_throttling_and_sha
         row[0],
         json!({"action": "file_download", "app": "drive", "category": "operation", "platform": "android", "user_id": "u001", "resource": "report-1.xlsx"})
     );
-    let unknown = ids(&cfg)
+    let unknown = stored_ids(&cfg)
         .keys()
         .filter(|k| k.starts_with("dingtalk:file:"))
         .count();
@@ -264,7 +243,7 @@ fn file_audit_records_arrive_exactly_once_across_token_expiry_throttling_and_sha
     let out = pull(&cfg);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["sources"]["file_audit"]["written"], 0, "{report}");
-    assert_eq!(ids(&cfg).len(), RECORDS);
+    assert_eq!(stored_ids(&cfg).len(), RECORDS);
 }
 
 #[test]
@@ -301,7 +280,7 @@ fn a_round_killed_midway_then_rerun_leaves_the_same_lake_as_an_uninterrupted_one
         Some(9),
         "the round was still running when killed"
     );
-    let partial = ids(&cfg).len();
+    let partial = stored_ids(&cfg).len();
     assert!(
         partial > 0 && partial < RECORDS,
         "killed mid-round: {partial} stored"
@@ -313,7 +292,7 @@ fn a_round_killed_midway_then_rerun_leaves_the_same_lake_as_an_uninterrupted_one
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stored = ids(&cfg);
+    let stored = stored_ids(&cfg);
     assert_eq!(stored.len(), RECORDS);
     assert!(stored.values().all(|n| *n == 1), "nothing stored twice");
     let q = run(&cfg, &["quarantine", "--format", "json"]);

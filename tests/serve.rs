@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::ExitStatusExt;
@@ -149,28 +149,6 @@ fn config(dir: &Path, extra: &str) -> PathBuf {
     )
     .unwrap();
     cfg
-}
-
-/// `event_id → copies stored`.
-fn stored_ids(cfg: &Path) -> BTreeMap<String, u64> {
-    let out = run(
-        cfg,
-        &[
-            "sql",
-            "SELECT event_id, count(*) AS n FROM events GROUP BY event_id",
-            "--format",
-            "csv",
-        ],
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let (id, n) = l.rsplit_once(',').unwrap();
-            (id.to_string(), n.parse().unwrap())
-        })
-        .collect()
 }
 
 #[test]
@@ -441,18 +419,10 @@ channels = ["secops"]
         "{\"dept_id\": \"d1\", \"name\": \"Sales\", \"parent_id\": null}\n",
     )
     .unwrap();
-    let users = tmp.path().join("users.jsonl").display().to_string();
-    let depts = tmp.path().join("departments.jsonl").display().to_string();
-    run(
+    ingest_directory(
         &cfg,
-        &[
-            "ingest",
-            "directory",
-            "--users",
-            &users,
-            "--departments",
-            &depts,
-        ],
+        &tmp.path().join("users.jsonl"),
+        &tmp.path().join("departments.jsonl"),
     );
 
     let serve = Serve::start(&cfg);

@@ -183,10 +183,20 @@ pub fn build_lake(set: &Path) -> (tempfile::TempDir, PathBuf, serde_json::Value)
     let mut args = vec!["ingest", "events", "--format", "json"];
     args.extend(files.iter().map(String::as_str));
     let summary = run_json(&cfg, &args);
-    let users = data.join("users.jsonl").display().to_string();
-    let depts = data.join("departments.jsonl").display().to_string();
-    run(
+    ingest_directory(
         &cfg,
+        &data.join("users.jsonl"),
+        &data.join("departments.jsonl"),
+    );
+    (tmp, cfg, summary)
+}
+
+/// `auditlake ingest directory` with these files.
+pub fn ingest_directory(cfg: &Path, users: &Path, departments: &Path) {
+    let users = users.display().to_string();
+    let depts = departments.display().to_string();
+    run(
+        cfg,
         &[
             "ingest",
             "directory",
@@ -196,7 +206,28 @@ pub fn build_lake(set: &Path) -> (tempfile::TempDir, PathBuf, serde_json::Value)
             &depts,
         ],
     );
-    (tmp, cfg, summary)
+}
+
+/// `event_id → copies stored` in the lake of `cfg`, read with `auditlake sql`.
+pub fn stored_ids(cfg: &Path) -> std::collections::BTreeMap<String, u64> {
+    let out = run(
+        cfg,
+        &[
+            "sql",
+            "SELECT event_id, count(*) AS n FROM events GROUP BY event_id",
+            "--format",
+            "csv",
+        ],
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (id, n) = l.rsplit_once(',').unwrap();
+            (id.to_string(), n.parse().unwrap())
+        })
+        .collect()
 }
 
 pub use auditlake_testkit::smtp::SmtpSink;
