@@ -48,6 +48,18 @@ pub async fn dept_admins(engine: &Engine) -> anyhow::Result<HashMap<String, Vec<
     Ok(map)
 }
 
+/// How much of the lake a cycle reads and what it may conclude.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Event rules over their default window (`now − 24 h`), state rules over everything; an
+    /// alert of an evaluated rule that is not found any more resolves.
+    #[default]
+    Full,
+    /// Event rules from `since_ms` on only (the new events and what their windows need): new
+    /// findings fire, nothing resolves (a full cycle decides that).
+    Since(i64),
+}
+
 /// Evaluates the enabled `rules` at `now_ms` and delivers: alerts of rules that failed are left
 /// as they are (not resolved by mistake).
 pub async fn evaluate_and_deliver(
@@ -57,17 +69,28 @@ pub async fn evaluate_and_deliver(
     store: &Store,
     rules: &[Rule],
     now_ms: i64,
+    scope: Scope,
 ) -> anyhow::Result<CycleReport> {
-    let (findings, errors) = rules::evaluate(engine, cfg, rules, now_ms, None).await?;
+    let since = match scope {
+        Scope::Full => None,
+        Scope::Since(s) => Some(s.min(now_ms)),
+    };
+    let (findings, errors) = rules::evaluate(engine, cfg, rules, now_ms, since).await?;
     let failed: Vec<&str> = errors.iter().filter_map(|e| e.rule.as_deref()).collect();
     let evaluated: Vec<String> = rules
         .iter()
         .filter(|r| r.enabled && !failed.contains(&r.id.as_str()))
         .map(|r| r.id.clone())
         .collect();
+    // Only a full cycle may resolve: a narrower one does not see every finding.
+    let resolvable: Vec<String> = match scope {
+        Scope::Full => evaluated.clone(),
+        Scope::Since(_) => Vec::new(),
+    };
     let admins = dept_admins(engine).await?;
     let now = DateTime::<Utc>::from_timestamp_millis(now_ms).expect("instant in range");
-    let delivery = deliver_scoped(store, alerts, &findings, Some(&evaluated), now, &admins).await?;
+    let delivery =
+        deliver_scoped(store, alerts, &findings, Some(&resolvable), now, &admins).await?;
     Ok(CycleReport {
         now_ms,
         evaluated,

@@ -106,6 +106,10 @@ pub struct IngestSummary {
     pub commits: u64,
     /// UTC days that received events.
     pub partitions: BTreeSet<NaiveDate>,
+    /// The earliest `ts` (epoch ms) of the events stored (for rules that only need to read from
+    /// there on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub earliest_ts: Option<i64>,
     /// Temporary files of an interrupted earlier run that were cleaned up.
     pub recovered_tmp_files: usize,
     /// The first refused lines, as `file:line: field: reason`.
@@ -279,6 +283,7 @@ impl Writer {
         let mut by_day: BTreeMap<NaiveDate, Vec<&Event>> = BTreeMap::new();
         for e in &batch.events {
             by_day.entry(time::utc_date(e.ts)).or_default().push(e);
+            summary.earliest_ts = Some(summary.earliest_ts.map_or(e.ts, |t| t.min(e.ts)));
         }
         for (n, (day, mut evs)) in by_day.into_iter().enumerate() {
             let dir = self.layout.partition(day);

@@ -1,5 +1,8 @@
-//! Rules inside the server: event rules run soon after each commit that stored events, state
-//! rules (and the outbox's retries) on the shortest schedule of the enabled rules. Findings go
+//! Rules inside the server: event rules run soon after each commit that stored events, reading
+//! only from the earliest new event on (less each rule's window, `window_minutes`), so their work
+//! follows the new events, not the lake's size; such a run fires new findings and resolves
+//! nothing. Every rule (state rules, and the resolution of event alerts, and the outbox's
+//! retries) runs on the shortest schedule of the enabled rules over its full window. Findings go
 //! through the alert lifecycle and its durable outbox, so repeat intervals and silences hold
 //! across restarts.
 
@@ -7,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use auditlake_alerts::cycle;
+use auditlake_alerts::cycle::{self, Scope};
 use auditlake_alerts::rules::{Rule, RuleKind};
 use auditlake_alerts::{AlertsConfig, Store};
 use auditlake_core::Config;
@@ -22,18 +25,28 @@ pub struct Alerting {
     pub store: Store,
     pub rules: Vec<Rule>,
     pub metrics: Arc<Metrics>,
+    /// The earliest event time stored since the last event-rule run (set by the writer).
+    pub earliest: crate::writer::EarliestNew,
     /// Shortest wait between two event-rule runs.
     pub debounce: Duration,
 }
 
 impl Alerting {
-    async fn cycle(&self, rules: &[Rule], what: &str) {
+    async fn cycle(&self, rules: &[Rule], what: &str, scope: Scope) {
         let now = chrono::Utc::now().timestamp_millis();
         let started = Instant::now();
         let result = async {
             let engine = Engine::open(&self.cfg).await?;
-            cycle::evaluate_and_deliver(&engine, &self.cfg, &self.alerts, &self.store, rules, now)
-                .await
+            cycle::evaluate_and_deliver(
+                &engine,
+                &self.cfg,
+                &self.alerts,
+                &self.store,
+                rules,
+                now,
+                scope,
+            )
+            .await
         }
         .await;
         self.metrics.rule_cycles.fetch_add(1, Ordering::Relaxed);
@@ -88,7 +101,7 @@ impl Alerting {
             .min()
             .unwrap_or(Duration::from_secs(300));
         // Once at start: state rules see the lake as it is, the outbox resumes.
-        self.cycle(&enabled, "all").await;
+        self.cycle(&enabled, "all", Scope::Full).await;
         let mut next_all = Instant::now() + every;
         loop {
             tokio::select! {
@@ -99,16 +112,35 @@ impl Alerting {
                     // New events: a short pause lets a burst of commits be read in one run.
                     tokio::time::sleep(self.debounce).await;
                     committed.borrow_and_update();
-                    if !event_rules.is_empty() {
-                        self.cycle(&event_rules, "event").await;
+                    let earliest = self.earliest.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(from) = earliest {
+                        // Rules grouped by how far back before the new events they must read.
+                        let mut by_lookback: std::collections::BTreeMap<i64, Vec<Rule>> = Default::default();
+                        for r in &event_rules {
+                            by_lookback.entry(lookback_ms(r)).or_default().push(r.clone());
+                        }
+                        for (back, group) in by_lookback {
+                            self.cycle(&group, "event", Scope::Since(from - back)).await;
+                        }
                     }
                 }
                 _ = tokio::time::sleep_until(next_all.into()) => {
-                    self.cycle(&enabled, "all").await;
+                    self.cycle(&enabled, "all", Scope::Full).await;
                     next_all = Instant::now() + every;
                 }
                 _ = stop.changed() => return,
             }
         }
     }
+}
+
+/// How far before the earliest new event a rule must read: its `window_minutes` parameter (the
+/// windowed rules), plus a minute of slack for clocks; 0 + slack for rules about single events.
+fn lookback_ms(rule: &Rule) -> i64 {
+    let window = match rule.params.get("window_minutes") {
+        Some(auditlake_query::params::Param::Int(m)) => *m,
+        Some(auditlake_query::params::Param::Float(m)) => m.ceil() as i64,
+        _ => 0,
+    };
+    (window.max(0) + 1) * 60_000
 }

@@ -101,8 +101,14 @@ impl Server {
         let lake = cfg.lake.local()?.to_path_buf();
         let metrics = Arc::new(metrics::Metrics::default());
         let (committed_tx, committed_rx) = watch::channel(0u64);
-        let (writer_tx, writer_thread) =
-            writer::start(lake.clone(), metrics.clone(), committed_tx, 1024)?;
+        let earliest: writer::EarliestNew = Default::default();
+        let (writer_tx, writer_thread) = writer::start(
+            lake.clone(),
+            metrics.clone(),
+            committed_tx,
+            earliest.clone(),
+            1024,
+        )?;
         let (stop_tx, stop_rx) = watch::channel(false);
 
         let drop_task = server.drop_dir.clone().map(|dir| {
@@ -137,6 +143,7 @@ impl Server {
             store,
             rules,
             metrics: metrics.clone(),
+            earliest,
             debounce: server
                 .flush_interval
                 .min(std::time::Duration::from_millis(500)),

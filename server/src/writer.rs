@@ -48,10 +48,21 @@ const GROUP_EVENTS: usize = 50_000;
 
 /// Starts the writer thread over the lake at `lake`. Fails at once when the lake is busy.
 /// `committed` is bumped after every commit that stored events (for the event rules).
+/// The earliest event time stored since the event rules last took it (`None`: nothing new).
+pub type EarliestNew = Arc<std::sync::Mutex<Option<i64>>>;
+
+fn note_earliest(earliest: &EarliestNew, ts: Option<i64>) {
+    if let Some(ts) = ts {
+        let mut e = earliest.lock().unwrap_or_else(|e| e.into_inner());
+        *e = Some(e.map_or(ts, |t| t.min(ts)));
+    }
+}
+
 pub fn start(
     lake: PathBuf,
     metrics: Arc<Metrics>,
     committed: watch::Sender<u64>,
+    earliest: EarliestNew,
     capacity: usize,
 ) -> anyhow::Result<(mpsc::Sender<Job>, std::thread::JoinHandle<()>)> {
     let opts = IngestOptions {
@@ -86,10 +97,10 @@ pub fn start(
                         Err(_) => break,
                     }
                 }
-                let stored = commit_requests(&mut writer, events, &metrics)
+                let stored = commit_requests(&mut writer, events, &metrics, &earliest)
                     + files
                         .into_iter()
-                        .map(|f| ingest_file(&mut writer, &opts, f, &metrics))
+                        .map(|f| ingest_file(&mut writer, &opts, f, &metrics, &earliest))
                         .sum::<u64>();
                 if stored > 0 {
                     generation += 1;
@@ -126,7 +137,12 @@ pub fn start(
 }
 
 /// Adds each request's records, commits them all, answers each. Returns the events stored.
-fn commit_requests(writer: &mut LakeWriter, jobs: Vec<Job>, metrics: &Metrics) -> u64 {
+fn commit_requests(
+    writer: &mut LakeWriter,
+    jobs: Vec<Job>,
+    metrics: &Metrics,
+    earliest: &EarliestNew,
+) -> u64 {
     if jobs.is_empty() {
         return 0;
     }
@@ -174,6 +190,7 @@ fn commit_requests(writer: &mut LakeWriter, jobs: Vec<Job>, metrics: &Metrics) -
         }
         return 0;
     }
+    note_earliest(earliest, summary.earliest_ts);
     metrics.stored("api", summary.written);
     metrics
         .commits
@@ -191,7 +208,13 @@ fn commit_requests(writer: &mut LakeWriter, jobs: Vec<Job>, metrics: &Metrics) -
     summary.written
 }
 
-fn ingest_file(writer: &mut LakeWriter, opts: &IngestOptions, job: Job, metrics: &Metrics) -> u64 {
+fn ingest_file(
+    writer: &mut LakeWriter,
+    opts: &IngestOptions,
+    job: Job,
+    metrics: &Metrics,
+    earliest: &EarliestNew,
+) -> u64 {
     let Job::File { path, reply } = job else {
         unreachable!("only files here")
     };
@@ -221,6 +244,7 @@ fn ingest_file(writer: &mut LakeWriter, opts: &IngestOptions, job: Job, metrics:
     })();
     let stored = result.as_ref().map(|s| s.written).unwrap_or(0);
     if let Ok(s) = &result {
+        note_earliest(earliest, s.earliest_ts);
         metrics.stored("drop_dir", s.written);
         metrics.commits.fetch_add(s.commits, Ordering::Relaxed);
         metrics

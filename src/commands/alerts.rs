@@ -164,7 +164,16 @@ async fn evaluate_and_deliver(
 ) -> anyhow::Result<bool> {
     let engine = Engine::open(cfg).await?;
     let (rules, _) = load_rules(cfg);
-    let r = cycle::evaluate_and_deliver(&engine, cfg, alerts, store, &rules, now_ms).await?;
+    let r = cycle::evaluate_and_deliver(
+        &engine,
+        cfg,
+        alerts,
+        store,
+        &rules,
+        now_ms,
+        cycle::Scope::Full,
+    )
+    .await?;
     for e in &r.errors {
         eprintln!("auditlake: rule failed: {e}");
     }
