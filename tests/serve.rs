@@ -290,6 +290,7 @@ fn sigkill_while_a_client_posts_loses_no_acknowledged_event_and_duplicates_none(
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(tmp.path(), "");
     const PER_REQUEST: usize = 50;
+    let mut in_flight_at_kill = 0;
     for round in 0..2 {
         let serve = Serve::start(&cfg);
         let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
@@ -372,13 +373,14 @@ fn sigkill_while_a_client_posts_loses_no_acknowledged_event_and_duplicates_none(
                 );
             }
         }
-        assert!(
-            sent.len() > acked.len(),
-            "the kill came while requests were in flight ({} sent, {} acknowledged)",
-            sent.len(),
-            acked.len()
-        );
+        in_flight_at_kill += usize::from(sent.len() > acked.len());
     }
+    // Two clients post back to back, so the kill nearly always lands on a request in flight;
+    // asked of one round of the two, so that the test does not rest on one lucky instant.
+    assert!(
+        in_flight_at_kill >= 1,
+        "no kill came while a request was in flight"
+    );
 }
 
 #[test]
