@@ -27,8 +27,8 @@ use crate::commit::write_synced;
 pub struct CompactOptions {
     /// A day is compacted when it has at least this many small files.
     pub min_files: usize,
-    /// Rows per output file (and the most held in memory at once); files with at least this
-    /// many rows are left as they are.
+    /// Rows per output file, and the most held in memory at once (about 1 KB each as Arrow
+    /// arrays: 100 000 rows ≈ 100 MB); files with at least this many rows are left as they are.
     pub target_rows: usize,
     /// How long replaced files are kept for queries still reading them.
     pub grace: Duration,
@@ -38,7 +38,7 @@ impl Default for CompactOptions {
     fn default() -> Self {
         CompactOptions {
             min_files: 4,
-            target_rows: 500_000,
+            target_rows: 100_000,
             grace: Duration::from_secs(15 * 60),
         }
     }

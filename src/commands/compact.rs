@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(long, default_value_t = 4)]
     min_files: usize,
     /// Rows per output file (also the most held in memory at once).
-    #[arg(long, default_value_t = 500_000)]
+    #[arg(long, default_value_t = 100_000)]
     target_rows: usize,
     /// Keep replaced files this long for queries still reading them (e.g. 15m; 0s deletes
     /// replaced files at once, for a lake nobody is querying).
