@@ -170,16 +170,23 @@ pub(crate) fn compact(
     let schema = Arc::new(events_file_schema().as_ref().clone());
     for (d, day) in days.iter().enumerate() {
         let excluded: Vec<String> = state.excluded().into_iter().map(str::to_string).collect();
-        let mut small = Vec::new();
+        let mut files = Vec::new();
         for e in fs::read_dir(day)? {
             let p = e?.path();
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if !name.ends_with(".parquet")
-                || name.starts_with('.')
-                || excluded.contains(&rel(layout, &p))
+            if name.ends_with(".parquet")
+                && !name.starts_with('.')
+                && !excluded.contains(&rel(layout, &p))
             {
-                continue;
+                files.push(p);
             }
+        }
+        // A day with too few files is passed over without opening any of them.
+        if files.len() < opts.min_files.max(2) {
+            continue;
+        }
+        let mut small = Vec::new();
+        for p in files {
             let rows = rows_of(&p)?;
             if rows < opts.target_rows {
                 small.push((p, rows));

@@ -521,6 +521,48 @@ impl LakeWriter {
         Ok(compact::compact(&self.w.layout, opts, &id)?)
     }
 
+    /// Reads one input file (or standard input) to its end, as `auditlake ingest events` does:
+    /// committed every `batch_rows`, and at once when the input is damaged (what was read before
+    /// the damage is kept, the damage is recorded in `summary.errors`, and the caller goes on with
+    /// its next input). The source recorded is the file's canonical path.
+    pub fn add_input(
+        &mut self,
+        input: &Input,
+        summary: &mut IngestSummary,
+        batch_rows: usize,
+        observer: &Arc<dyn Observer>,
+    ) -> Result<(), IngestError> {
+        let name = input.display_name();
+        let source = if input.path == Path::new("-") {
+            name.clone()
+        } else {
+            fs::canonicalize(&input.path)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| name.clone())
+        };
+        observer.input_started(&name);
+        let obs = Arc::clone(observer);
+        let records = match input.open(move |n| obs.bytes_read(n)) {
+            Ok(r) => r,
+            Err(e) => {
+                summary.errors.push(InputError {
+                    file: name,
+                    last_line: 0,
+                    message: format!("cannot open: {e}"),
+                });
+                return Ok(());
+            }
+        };
+        let records = sources::read_ahead(records, 4096, 4);
+        let errors_before = summary.errors.len();
+        self.add(&source, &name, records, summary, Some(batch_rows))?;
+        if summary.errors.len() > errors_before {
+            // One bad file must not hold back the others: keep what was read before the damage.
+            self.commit(summary)?;
+        }
+        Ok(())
+    }
+
     /// Writes everything pending as one commit (nothing when nothing is pending); counts what it
     /// wrote in `summary`. Once this returns, every added event is durable.
     pub fn commit(&mut self, summary: &mut IngestSummary) -> Result<(), IngestError> {
@@ -568,35 +610,7 @@ pub fn ingest_events_observed(
         ..Default::default()
     };
     for input in inputs {
-        let name = input.display_name();
-        let source = if input.path == Path::new("-") {
-            name.clone()
-        } else {
-            fs::canonicalize(&input.path)
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| name.clone())
-        };
-        observer.input_started(&name);
-        let obs = Arc::clone(&observer);
-        let records = match input.open(move |n| obs.bytes_read(n)) {
-            Ok(r) => r,
-            Err(e) => {
-                summary.errors.push(InputError {
-                    file: name.clone(),
-                    last_line: 0,
-                    message: format!("cannot open: {e}"),
-                });
-                continue;
-            }
-        };
-        let records = sources::read_ahead(records, 4096, 4);
-        let errors_before = summary.errors.len();
-        w.add(&source, &name, records, &mut summary, Some(opts.batch_rows))?;
-        if summary.errors.len() > errors_before {
-            // Keep what was read before the damage (committed now), and go on with the next
-            // input: one bad file must not hold back the others.
-            w.commit(&mut summary)?;
-        }
+        w.add_input(input, &mut summary, opts.batch_rows, &observer)?;
     }
     w.commit(&mut summary)?;
     Ok(summary)

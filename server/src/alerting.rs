@@ -32,22 +32,33 @@ pub struct Alerting {
 }
 
 impl Alerting {
-    async fn cycle(&self, rules: &[Rule], what: &str, scope: Scope) {
+    /// One wake-up: the lake opened once, then each group of rules evaluated with its scope.
+    async fn cycle(&self, groups: &[(Vec<Rule>, Scope)], what: &str) {
+        let engine = match Engine::open(&self.cfg).await {
+            Ok(e) => e,
+            Err(e) => {
+                self.metrics.rule_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %format!("{e:#}"), "cannot open the lake for the rules; will retry");
+                return;
+            }
+        };
+        for (rules, scope) in groups {
+            self.run_group(&engine, rules, *scope, what).await;
+        }
+    }
+
+    async fn run_group(&self, engine: &Engine, rules: &[Rule], scope: Scope, what: &str) {
         let now = chrono::Utc::now().timestamp_millis();
         let started = Instant::now();
-        let result = async {
-            let engine = Engine::open(&self.cfg).await?;
-            cycle::evaluate_and_deliver(
-                &engine,
-                &self.cfg,
-                &self.alerts,
-                &self.store,
-                rules,
-                now,
-                scope,
-            )
-            .await
-        }
+        let result = cycle::evaluate_and_deliver(
+            engine,
+            &self.cfg,
+            &self.alerts,
+            &self.store,
+            rules,
+            now,
+            scope,
+        )
         .await;
         self.metrics.rule_cycles.fetch_add(1, Ordering::Relaxed);
         match result {
@@ -101,7 +112,8 @@ impl Alerting {
             .min()
             .unwrap_or(Duration::from_secs(300));
         // Once at start: state rules see the lake as it is, the outbox resumes.
-        self.cycle(&enabled, "all", Scope::Full).await;
+        let all = [(enabled.clone(), Scope::Full)];
+        self.cycle(&all, "all").await;
         let mut next_all = Instant::now() + every;
         loop {
             tokio::select! {
@@ -115,17 +127,22 @@ impl Alerting {
                     let earliest = self.earliest.lock().unwrap_or_else(|e| e.into_inner()).take();
                     if let Some(from) = earliest {
                         // Rules grouped by how far back before the new events they must read.
+                        // No further back than a full run reads (`now − 24 h`): a very old
+                        // event must not make a run read the whole lake.
+                        let floor = chrono::Utc::now().timestamp_millis() - 24 * 3_600_000;
                         let mut by_lookback: std::collections::BTreeMap<i64, Vec<Rule>> = Default::default();
                         for r in &event_rules {
                             by_lookback.entry(lookback_ms(r)).or_default().push(r.clone());
                         }
-                        for (back, group) in by_lookback {
-                            self.cycle(&group, "event", Scope::Since(from - back)).await;
-                        }
+                        let groups: Vec<(Vec<Rule>, Scope)> = by_lookback
+                            .into_iter()
+                            .map(|(back, group)| (group, Scope::Since((from - back).max(floor))))
+                            .collect();
+                        self.cycle(&groups, "event").await;
                     }
                 }
                 _ = tokio::time::sleep_until(next_all.into()) => {
-                    self.cycle(&enabled, "all", Scope::Full).await;
+                    self.cycle(&all, "all").await;
                     next_all = Instant::now() + every;
                 }
                 _ = stop.changed() => return,

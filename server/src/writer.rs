@@ -81,10 +81,8 @@ pub fn start(
                 let mut compactions = Vec::new();
                 let mut size = 0;
                 let mut push = |job: Job, size: &mut usize| match job {
-                    Job::Events { .. } => {
-                        if let Job::Events { records, .. } = &job {
-                            *size += records.len();
-                        }
+                    Job::Events { ref records, .. } => {
+                        *size += records.len();
                         events.push(job);
                     }
                     Job::File { .. } => files.push(job),
@@ -220,25 +218,9 @@ fn ingest_file(
     };
     let result = (|| -> anyhow::Result<IngestSummary> {
         let input = Input::from_path(&path, None)?;
-        let name = input.display_name();
         let mut s = IngestSummary::default();
-        match input.open(|_| {}) {
-            Ok(records) => {
-                let records = auditlake_ingest::sources::read_ahead(records, 4096, 4);
-                writer.add(
-                    &path.display().to_string(),
-                    &name,
-                    records,
-                    &mut s,
-                    Some(opts.batch_rows),
-                )?;
-            }
-            Err(e) => s.errors.push(auditlake_ingest::InputError {
-                file: name,
-                last_line: 0,
-                message: format!("cannot open: {e}"),
-            }),
-        }
+        let quiet: Arc<dyn auditlake_ingest::Observer> = Arc::new(Quiet);
+        writer.add_input(&input, &mut s, opts.batch_rows, &quiet)?;
         writer.commit(&mut s)?;
         Ok(s)
     })();
