@@ -28,8 +28,12 @@ enum Command {
     /// Load events or the directory into the lake.
     #[command(subcommand)]
     Ingest(commands::ingest::IngestCmd),
-    /// Run read-only SQL over `events`, `users`, `departments`, `findings` (no query: interactive prompt).
+    /// Run read-only SQL over `events`, `users`, `departments`, `findings`, `query_log` (no query:
+    /// interactive prompt); `--as ACCOUNT` shows what that account sees. Every query is logged.
     Sql(commands::sql::Args),
+    /// Secrets for `[[accounts]]`: a password hash (password on stdin), an API token.
+    #[command(subcommand)]
+    Account(commands::account::AccountCmd),
     /// The 12 usage KPIs over a period of local days.
     Kpi(commands::kpi::Args),
     /// The monthly executive report: one self-contained HTML file, optionally a PDF and a mail.
@@ -53,6 +57,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ingest(cmd) => commands::ingest::run(config, cmd),
         Command::Sql(args) => commands::sql::run(config, args),
+        Command::Account(cmd) => commands::account::run(cmd),
         Command::Kpi(args) => commands::kpi::run(config, args),
         Command::Report(args) => commands::report::run(config, args),
         Command::Alerts(cmd) => commands::alerts::run(&load_config(config)?, cmd),

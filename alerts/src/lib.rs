@@ -7,6 +7,7 @@
 pub mod cycle;
 pub mod digest;
 pub mod finding;
+pub mod findings_table;
 pub mod glob;
 pub mod lifecycle;
 pub mod notify;

@@ -40,8 +40,8 @@ pub const CORE_KEYS: [&str; 5] = ["timezone", "lake", "holidays", "security", "r
 
 /// The top-level tables owned by other crates; each validates its own keys when it reads it.
 /// Anything else at the top level is a mistake, refused with a suggestion.
-pub const SECTIONS: [&str; 6] = [
-    "alerts", "report", "rules", "dingtalk", "server", "accounts",
+pub const SECTIONS: [&str; 7] = [
+    "alerts", "report", "rules", "dingtalk", "server", "accounts", "sql",
 ];
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@
 //! <lake>/_ingest/commits/<commit>.json                      commit records (what each commit added)
 //! <lake>/_ingest/LOCK                                       one writer at a time
 //! <lake>/_alerts/                                           alert state (owned by the alerts crate)
+//! <lake>/_query_log/query_log.jsonl                         every user query, append-only (owned by query)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -69,6 +70,10 @@ impl LakeLayout {
     }
     pub fn alerts(&self) -> PathBuf {
         self.root.join("_alerts")
+    }
+    /// The query log's folder: `query_log.jsonl` (append-only) and its `LOCK`.
+    pub fn query_log(&self) -> PathBuf {
+        self.root.join("_query_log")
     }
 
     /// The folder of the current directory snapshot, if one was loaded.

@@ -2,6 +2,7 @@
 //!
 //! Every other crate depends on this one and on nothing of each other's internals.
 
+pub mod accounts;
 pub mod compaction;
 pub mod config;
 pub mod layout;

@@ -8,10 +8,12 @@
 //! - [`params`]: typed values for the named parameters (`$period_start`) of the `.sql` files,
 //!   bound to the plan by DataFusion ([`Session::plan_with`]).
 
+pub mod access;
 pub mod format;
 pub mod kpi;
 pub mod lake_store;
 pub mod params;
+pub mod query_log;
 pub mod session;
 pub mod udf;
 
@@ -30,6 +32,8 @@ use datafusion::execution::config::SessionConfig;
 use datafusion::logical_expr::col;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
+pub use access::{Identity, Limits, UserSession};
+pub use query_log::{QueryLog, QueryPath};
 pub use session::{Engine, QueryError, QueryResult, Session};
 
 /// The `events` schema as queried: the file columns plus the partition column `dt`.

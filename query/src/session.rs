@@ -45,6 +45,10 @@ pub enum QueryError {
     /// Running it failed: the lake could not be read, or an internal error.
     #[error("{0}")]
     Failed(String),
+    /// It went past a limit of its session: the statement timeout, the memory limit, the
+    /// largest result.
+    #[error("{0}")]
+    Limit(String),
 }
 
 impl QueryError {
@@ -53,6 +57,9 @@ impl QueryError {
     pub fn from_datafusion(e: DataFusionError) -> QueryError {
         let text = explain_error(&e.strip_backtrace());
         match e.find_root() {
+            DataFusionError::ResourcesExhausted(_) => QueryError::Limit(format!(
+                "{text} (the session's memory limit, [sql] memory_limit_mb, was reached)"
+            )),
             DataFusionError::SQL(..)
             | DataFusionError::Plan(_)
             | DataFusionError::SchemaError(..)
@@ -106,6 +113,29 @@ fn parse_one(
         n => Err(QueryError::Refused(format!(
             "{n} statements given; one statement at a time ({READ_ONLY_HINT})"
         ))),
+    }
+}
+
+/// Refuses a plan that reads a table its session's role may not read (`access::RefusedTable`),
+/// wherever in the plan it is: joins, subqueries, `EXPLAIN`.
+fn refuse_refused_tables(plan: &datafusion::logical_expr::LogicalPlan) -> Result<(), QueryError> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::logical_expr::LogicalPlan;
+    let mut refused = None;
+    plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source)
+            && let Some(r) = provider.downcast_ref::<crate::access::RefusedTable>()
+        {
+            refused = Some(r.message());
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .map_err(QueryError::from_datafusion)?;
+    match refused {
+        Some(m) => Err(QueryError::Refused(m)),
+        None => Ok(()),
     }
 }
 
@@ -169,13 +199,30 @@ impl Engine {
     /// A new session over the shared tables: its own catalog for views and temporary tables,
     /// its own settings.
     pub fn session(&self) -> Session {
-        let ctx =
-            SessionContext::new_with_config_rt(self.config.clone(), Arc::clone(&self.runtime));
+        self.session_over(Arc::clone(&self.runtime), self.tables_snapshot())
+    }
+
+    /// The shared runtime (object stores, caches, the default memory pool).
+    pub(crate) fn runtime(&self) -> Arc<RuntimeEnv> {
+        Arc::clone(&self.runtime)
+    }
+
+    pub(crate) fn tables_snapshot(&self) -> BTreeMap<String, Arc<dyn TableProvider>> {
+        self.tables.read().expect("table list poisoned").clone()
+    }
+
+    /// A session over exactly `tables` (see `access` for sessions that see less).
+    pub(crate) fn session_over(
+        &self,
+        runtime: Arc<RuntimeEnv>,
+        tables: BTreeMap<String, Arc<dyn TableProvider>>,
+    ) -> Session {
+        let ctx = SessionContext::new_with_config_rt(self.config.clone(), runtime);
         for udf in &self.udfs {
             ctx.register_udf(udf.clone());
         }
-        for (name, table) in self.tables.read().expect("table list poisoned").iter() {
-            ctx.register_table(name.as_str(), Arc::clone(table))
+        for (name, table) in tables {
+            ctx.register_table(name.as_str(), table)
                 .expect("registering a table in a new session cannot clash");
         }
         Session { ctx }
@@ -222,6 +269,7 @@ impl Session {
             };
             QueryError::Refused(format!("{why}: {READ_ONLY_HINT}"))
         })?;
+        refuse_refused_tables(&plan)?;
         let plan = bind_plan(plan, params).map_err(QueryError::Invalid)?;
         self.ctx
             .execute_logical_plan(plan)

@@ -1,5 +1,6 @@
 //! One module per command: its clap arguments and what it does.
 
+pub mod account;
 pub mod alerts;
 pub mod compact;
 pub mod demo;

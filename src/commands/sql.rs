@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use auditlake_query::Engine;
+use auditlake_core::accounts::Accounts;
 use auditlake_query::format::{OutputFormat, render};
+use auditlake_query::{Engine, Identity, Limits, QueryPath, UserSession};
 
 use crate::common::{Fmt, load_config, runtime};
 use crate::output::{outprint, outprintln};
@@ -14,36 +15,69 @@ pub struct Args {
     query: Option<String>,
     #[arg(long, default_value = "table")]
     format: Fmt,
+    /// Run as this account of `[[accounts]]`: see exactly the rows and columns its role sees
+    /// (logged as that account). Without it the host's operator sees everything.
+    #[arg(long = "as", value_name = "ACCOUNT")]
+    as_account: Option<String>,
 }
 
-pub fn run(config: Option<&Path>, Args { query, format }: Args) -> anyhow::Result<ExitCode> {
+pub fn run(
+    config: Option<&Path>,
+    Args {
+        query,
+        format,
+        as_account,
+    }: Args,
+) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
+    let identity = match &as_account {
+        None => Identity::operator(),
+        Some(name) => {
+            let accounts = Accounts::from_config(&cfg)?;
+            let account = accounts.get(name).ok_or_else(|| {
+                let known = accounts.names();
+                anyhow::anyhow!(
+                    "--as {name}: no such account in [[accounts]] ({})",
+                    if known.is_empty() {
+                        "the config has none".to_string()
+                    } else {
+                        format!("the accounts are {}", known.join(", "))
+                    }
+                )
+            })?;
+            Identity::of(account)
+        }
+    };
+    let limits = Limits::from_config(&cfg)?;
     let rt = runtime()?;
     rt.block_on(async {
         let engine = Engine::open(&cfg).await?;
-        super::alerts::register_findings(&engine, &cfg).await?;
+        auditlake_alerts::findings_table::register_findings(&engine, cfg.lake.local()?)?;
+        let session = engine
+            .user_session(&identity, QueryPath::Cli, &limits)
+            .await?;
         match query {
             Some(q) => {
-                let r = engine.sql_readonly(&q).await?;
+                let r = session.query(&q).await?;
                 outprint!("{}", render(&r.schema, &r.batches, format.into())?)?;
                 if matches!(format, Fmt::Table) {
                     outprintln!()?;
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            None => repl(&engine, format.into()).await,
+            None => repl(&session, format.into()).await,
         }
     })
 }
 
-async fn repl(engine: &Engine, format: OutputFormat) -> anyhow::Result<ExitCode> {
+async fn repl(session: &UserSession, format: OutputFormat) -> anyhow::Result<ExitCode> {
     let mut rl = rustyline::DefaultEditor::new()?;
     let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".auditlake_history"));
     if let Some(h) = &history {
         let _ = rl.load_history(h);
     }
     outprintln!(
-        "auditlake SQL (read-only). Tables: events, users, departments. End a query with `;`, quit with Ctrl-D."
+        "auditlake SQL (read-only, every query logged). Tables: events, users, departments, findings, query_log. End a query with `;`, quit with Ctrl-D."
     )?;
     let mut buf = String::new();
     loop {
@@ -62,7 +96,7 @@ async fn repl(engine: &Engine, format: OutputFormat) -> anyhow::Result<ExitCode>
                 let q = buf.trim().trim_end_matches(';').to_string();
                 buf.clear();
                 let _ = rl.add_history_entry(&q);
-                match engine.sql_readonly(&q).await {
+                match session.query(&q).await {
                     Ok(r) => outprintln!("{}", render(&r.schema, &r.batches, format)?)?,
                     Err(e) => eprintln!("error: {e:#}"),
                 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: they drive the real `auditlake` binary.
 #![allow(dead_code)]
 
+pub mod serve;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
