@@ -34,6 +34,9 @@ enum Command {
     /// Secrets for `[[accounts]]`: a password hash (password on stdin), an API token.
     #[command(subcommand)]
     Account(commands::account::AccountCmd),
+    /// The query log of every account's SQL: `verify` shows it is whole.
+    #[command(subcommand, name = "query-log")]
+    QueryLog(commands::query_log::QueryLogCmd),
     /// The 12 usage KPIs over a period of local days.
     Kpi(commands::kpi::Args),
     /// The monthly executive report: one self-contained HTML file, optionally a PDF and a mail.
@@ -58,6 +61,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Ingest(cmd) => commands::ingest::run(config, cmd),
         Command::Sql(args) => commands::sql::run(config, args),
         Command::Account(cmd) => commands::account::run(cmd),
+        Command::QueryLog(cmd) => commands::query_log::run(config, cmd),
         Command::Kpi(args) => commands::kpi::run(config, args),
         Command::Report(args) => commands::report::run(config, args),
         Command::Alerts(cmd) => commands::alerts::run(&load_config(config)?, cmd),

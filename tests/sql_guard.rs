@@ -155,9 +155,20 @@ fn writes_are_refused_through_sql() {
         "{}",
         stderr(&out)
     );
-    // The prompt's history file is the one file a session may write.
+    // The prompt's history file and the query log are the only files a session may write; the
+    // log holds each refusal, one-shot and at the prompt.
     let mut after = snapshot(&f.dir);
     after.remove(&f.dir.join(".auditlake_history"));
+    let log_dir = f.dir.join("lake/_query_log");
+    let log = std::fs::read_to_string(log_dir.join("query_log.jsonl")).unwrap();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains(r#""outcome":"refused""#))
+            .count(),
+        2 * WRITES.len(),
+        "{log}"
+    );
+    after.retain(|p, _| !p.starts_with(&log_dir));
     assert_eq!(
         before.keys().collect::<Vec<_>>(),
         after.keys().collect::<Vec<_>>(),

@@ -1,5 +1,6 @@
-//! The HTTP routes: `POST /api/v1/events`, `GET /healthz`, `GET /metrics`. Every route
-//! authenticates with a bearer token (compared in constant time); no token ever reaches a log.
+//! The HTTP routes: `POST /api/v1/events`, `POST /api/v1/sql` (`sql_api`), `GET /healthz`,
+//! `GET /metrics`. Every route authenticates: ingest and operations with bearer tokens (compared
+//! in constant time), SQL with an account (`auth`); no secret ever reaches a log.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -28,18 +29,21 @@ pub struct AppState {
     pub queue_events: usize,
     /// One permit per request being handled.
     pub requests: Arc<Semaphore>,
+    /// The SQL API: accounts, limits.
+    pub sql: Arc<crate::sql_api::SqlApi>,
 }
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/api/v1/events", post(post_events))
+        .route("/api/v1/sql", post(crate::sql_api::post_sql))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
 
-fn json_error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],

@@ -10,6 +10,8 @@
 //! - [`config`]: the `[server]` table.
 //! - [`writer`]: the one lake writer, group commit, answers only once events are durable.
 //! - [`http`]: the routes, bearer tokens, backpressure (413, 503 + `Retry-After`).
+//! - [`sql_api`]: `POST /api/v1/sql`, an account's SQL in its own session, logged; [`auth`]:
+//!   accounts' passwords and API tokens, failed sign-ins limited per account and address.
 //! - [`drop_dir`]: files dropped in a folder, ingested once.
 //! - background compaction: every `compact_interval`, a job for the writer (day partitions'
 //!   small files → large sorted ones, atomic for queries; see `auditlake_ingest::compact`).
@@ -21,10 +23,12 @@
 //! finish its deliveries, return.
 
 pub mod alerting;
+pub mod auth;
 pub mod config;
 pub mod drop_dir;
 pub mod http;
 pub mod metrics;
+pub mod sql_api;
 pub mod writer;
 
 use std::future::Future;
@@ -40,6 +44,7 @@ pub use config::ServerConfig;
 /// A configured server, its lake opened and locked, not yet serving.
 pub struct Server {
     cfg: Config,
+    sql: Arc<sql_api::SqlApi>,
     server: ServerConfig,
     alerts: AlertsConfig,
     listener: tokio::net::TcpListener,
@@ -54,6 +59,13 @@ impl Server {
         server: ServerConfig,
         alerts: AlertsConfig,
     ) -> anyhow::Result<Server> {
+        let accounts = auditlake_core::accounts::Accounts::from_config(&cfg)?;
+        let limits = auditlake_query::Limits::from_config(&cfg)?;
+        let sql = Arc::new(sql_api::SqlApi {
+            cfg: cfg.clone(),
+            auth: Arc::new(auth::Authenticator::new(accounts)?),
+            limits,
+        });
         let engine = Engine::open(&cfg).await?;
         let rules = auditlake_alerts::cycle::load_rules_strict(
             &cfg,
@@ -74,6 +86,7 @@ impl Server {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", server.listen))?;
         Ok(Server {
             cfg,
+            sql,
             server,
             alerts,
             listener,
@@ -93,6 +106,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         let Server {
             cfg,
+            sql,
             server,
             alerts,
             listener,
@@ -169,12 +183,19 @@ impl Server {
             queue: Arc::new(Semaphore::new(server.queue_events)),
             queue_events: server.queue_events,
             requests: Arc::new(Semaphore::new(server.max_requests)),
+            sql: sql.clone(),
         });
+        if sql.auth.accounts().is_empty() {
+            tracing::info!("no [[accounts]] configured: POST /api/v1/sql answers 401 to everyone");
+        }
         let app = http::router(state, server.max_body_bytes);
         tracing::info!(listen = %listener.local_addr()?, lake = %lake.display(), "serving");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         // No more requests: stop the folder watcher and the rules, then let the writer drain.
         tracing::info!("stopping: requests closed, draining the writer");
         let _ = stop_tx.send(true);

@@ -27,6 +27,13 @@ pub struct Metrics {
     pub alerts_dead: AtomicU64,
     pub drop_files: AtomicU64,
     pub compactions: AtomicU64,
+    /// SQL statements of accounts, by outcome.
+    pub sql_ok: AtomicU64,
+    pub sql_refused: AtomicU64,
+    pub sql_error: AtomicU64,
+    /// Sign-ins refused (wrong credentials) and throttled (too many failures).
+    pub signin_failed: AtomicU64,
+    pub signin_throttled: AtomicU64,
 }
 
 impl Metrics {
@@ -149,6 +156,31 @@ impl Metrics {
             "counter",
             "Day partitions compacted.",
             g(&self.compactions).to_string(),
+        );
+        s.push_str("# HELP auditlake_sql_queries_total SQL statements of accounts, by outcome.\n");
+        s.push_str("# TYPE auditlake_sql_queries_total counter\n");
+        for (outcome, n) in [
+            ("ok", &self.sql_ok),
+            ("refused", &self.sql_refused),
+            ("error", &self.sql_error),
+        ] {
+            let _ = writeln!(
+                s,
+                "auditlake_sql_queries_total{{outcome=\"{outcome}\"}} {}",
+                g(n)
+            );
+        }
+        s.push_str("# HELP auditlake_signins_refused_total Sign-ins refused: wrong credentials, or throttled after too many.\n");
+        s.push_str("# TYPE auditlake_signins_refused_total counter\n");
+        let _ = writeln!(
+            s,
+            "auditlake_signins_refused_total{{reason=\"credentials\"}} {}",
+            g(&self.signin_failed)
+        );
+        let _ = writeln!(
+            s,
+            "auditlake_signins_refused_total{{reason=\"throttled\"}} {}",
+            g(&self.signin_throttled)
         );
         s
     }

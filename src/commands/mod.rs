@@ -9,6 +9,7 @@ pub mod generate;
 pub mod ingest;
 pub mod kpi;
 pub mod quarantine;
+pub mod query_log;
 pub mod report;
 pub mod serve;
 pub mod sql;

@@ -1,0 +1,223 @@
+//! `POST /api/v1/sql`: an account's SQL over HTTP (SPEC §10), for scripts and the dashboard.
+//!
+//! - Sign in with `Authorization: Basic` (account name and password) or `Bearer` (an API token
+//!   of the account); see [`crate::auth`].
+//! - The body is the statement, as text, or JSON `{"sql": "..."}` (`Content-Type:
+//!   application/json`).
+//! - The answer follows `Accept`: JSON (default) `{"columns": [{"name", "type"}], "rows":
+//!   [{...}], "row_count"}`, CSV (`text/csv`), or an Arrow IPC stream
+//!   (`application/vnd.apache.arrow.stream`).
+//! - Every statement runs in a session of its own for that account
+//!   ([`auditlake_query::Engine::user_session`], path `http`) and is in the query log, allowed
+//!   or not. Statuses: 401 (sign in), 429 (too many failed sign-ins, `Retry-After`), 403
+//!   (refused: not read-only, or a table the role may not read), 400 (bad SQL), 422 (a limit:
+//!   timeout, memory, result size), 500.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use auditlake_core::Config;
+use auditlake_query::format::{OutputFormat, render, to_json_rows};
+use auditlake_query::{Engine, Identity, Limits, QueryError, QueryPath, QueryResult};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::{Authenticator, Denied};
+use crate::http::{AppState, json_error};
+
+/// What the SQL routes share.
+pub struct SqlApi {
+    pub cfg: Config,
+    pub auth: Arc<Authenticator>,
+    pub limits: Limits,
+}
+
+const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+
+pub fn denied(d: Denied) -> Response {
+    match d {
+        Denied::Unauthorized => {
+            let mut r = json_error(
+                StatusCode::UNAUTHORIZED,
+                "sign in: Authorization: Basic (account name and password) or Bearer (an API token of the account)",
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"auditlake\", charset=\"UTF-8\""),
+            );
+            r
+        }
+        Denied::Throttled(wait) => {
+            let mut r = json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed sign-ins for this account or address; retry after the time in Retry-After",
+            );
+            let secs = wait.as_secs().max(1).to_string();
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_str(&secs).expect("digits"),
+            );
+            r
+        }
+    }
+}
+
+pub async fn post_sql(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let api = &state.sql;
+    let authz = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let account = match api.auth.header(authz, peer.ip()).await {
+        Ok(a) => a,
+        Err(d) => {
+            let counter = match d {
+                Denied::Unauthorized => &state.metrics.signin_failed,
+                Denied::Throttled(_) => &state.metrics.signin_throttled,
+            };
+            if authz.is_some() {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            return denied(d);
+        }
+    };
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let sql = if is_json {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            sql: String,
+        }
+        match serde_json::from_slice::<Body>(&body) {
+            Ok(b) => b.sql,
+            Err(e) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("the body is not {{\"sql\": \"...\"}}: {e}"),
+                );
+            }
+        }
+    } else {
+        match String::from_utf8(body.to_vec()) {
+            Ok(s) => s,
+            Err(_) => return json_error(StatusCode::BAD_REQUEST, "the SQL is not UTF-8"),
+        }
+    };
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let started = std::time::Instant::now();
+    let result = run(api, &Identity::of(&account), &sql).await;
+    let (counter, outcome) = match &result {
+        Ok(_) => (&state.metrics.sql_ok, "ok"),
+        Err(QueryError::Refused(_)) => (&state.metrics.sql_refused, "refused"),
+        Err(_) => (&state.metrics.sql_error, "error"),
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    // The statement itself is in the query log, not in the service's log.
+    tracing::info!(
+        account = %account.name,
+        role = %account.role,
+        outcome,
+        rows = result.as_ref().map_or(0, |r| r.rows()),
+        ms = started.elapsed().as_millis() as u64,
+        "sql"
+    );
+    match result {
+        Ok(r) => respond(&r, &accept),
+        Err(e) => query_error(&e),
+    }
+}
+
+/// One statement for one identity, on a fresh view of the lake (new commits and the current
+/// directory and alert history included).
+pub async fn run(api: &SqlApi, identity: &Identity, sql: &str) -> Result<QueryResult, QueryError> {
+    let engine = Engine::open(&api.cfg)
+        .await
+        .map_err(|e| QueryError::Failed(format!("{e:#}")))?;
+    let lake = api
+        .cfg
+        .lake
+        .local()
+        .map_err(|e| QueryError::Failed(e.to_string()))?;
+    auditlake_alerts::findings_table::register_findings(&engine, lake)
+        .map_err(|e| QueryError::Failed(format!("{e:#}")))?;
+    let session = engine
+        .user_session(identity, QueryPath::Http, &api.limits)
+        .await?;
+    session.query(sql).await
+}
+
+pub fn query_error(e: &QueryError) -> Response {
+    let (status, outcome) = match e {
+        QueryError::Refused(_) => (StatusCode::FORBIDDEN, "refused"),
+        QueryError::Invalid(_) => (StatusCode::BAD_REQUEST, "error"),
+        QueryError::Limit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "error"),
+        QueryError::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "error"),
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "error": e.to_string(), "outcome": outcome }).to_string(),
+    )
+        .into_response()
+}
+
+fn respond(r: &QueryResult, accept: &str) -> Response {
+    let out = if accept.contains(ARROW_STREAM) {
+        arrow_stream(r).map(|b| (ARROW_STREAM, b))
+    } else if accept.contains("text/csv") {
+        render(&r.schema, &r.batches, OutputFormat::Csv)
+            .map(|s| ("text/csv; charset=utf-8", s.into_bytes()))
+    } else {
+        json(r).map(|s| ("application/json", s.into_bytes()))
+    };
+    match out {
+        Ok((ctype, body)) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, ctype)], body).into_response()
+        }
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot encode the result: {e:#}"),
+        ),
+    }
+}
+
+fn json(r: &QueryResult) -> anyhow::Result<String> {
+    let columns: Vec<serde_json::Value> = r
+        .schema
+        .fields()
+        .iter()
+        .map(|f| serde_json::json!({"name": f.name(), "type": f.data_type().to_string()}))
+        .collect();
+    let rows = to_json_rows(&r.batches)?;
+    Ok(serde_json::json!({
+        "columns": columns,
+        "row_count": rows.len(),
+        "rows": rows,
+    })
+    .to_string())
+}
+
+fn arrow_stream(r: &QueryResult) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    {
+        let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut buf, &r.schema)?;
+        for b in &r.batches {
+            w.write(b)?;
+        }
+        w.finish()?;
+    }
+    Ok(buf)
+}

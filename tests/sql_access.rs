@@ -1,0 +1,351 @@
+//! Least-privilege SQL end to end (SPEC §10), through the real binary: `account hash` and
+//! `account token` make the config's secrets, `sql --as` shows what an account sees, the HTTP
+//! SQL API of `serve` signs accounts in (and throttles failed sign-ins), and every query, allowed
+//! or refused, on either path, is in `query_log`.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use common::serve::*;
+use common::*;
+
+fn account_hash(password: &str) -> String {
+    let mut child = Command::new(bin())
+        .args(["account", "hash"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    hash
+}
+
+fn account_token() -> (String, String) {
+    let out = Command::new(bin())
+        .args(["account", "token"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .unwrap()
+        .to_string();
+    let hash = text
+        .lines()
+        .find_map(|l| l.strip_prefix("config: token_hashes = [\""))
+        .and_then(|l| l.strip_suffix("\"]"))
+        .unwrap()
+        .to_string();
+    (token, hash)
+}
+
+/// `sql --as NAME` (or as the operator): the one value of a one-row, one-column answer.
+fn sql_value(cfg: &Path, who: Option<&str>, sql: &str) -> serde_json::Value {
+    let mut args = vec!["sql", sql, "--format", "json"];
+    if let Some(w) = who {
+        args.extend(["--as", w]);
+    }
+    let rows = run_json(cfg, &args);
+    let row = rows[0].as_object().unwrap();
+    assert_eq!(row.len(), 1, "{rows}");
+    row.values().next().unwrap().clone()
+}
+
+/// Runs auditlake with a config, whatever its exit status.
+fn run_any(cfg: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn basic(name: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"))
+    )
+}
+
+fn post_sql(addr: std::net::SocketAddr, auth: &str, accept: &str, sql: &str) -> (u16, String) {
+    http_with(
+        addr,
+        "POST",
+        "/api/v1/sql",
+        &[
+            ("Authorization", auth),
+            ("Accept", accept),
+            ("Content-Type", "text/plain"),
+        ],
+        sql.as_bytes(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn accounts_see_their_rows_on_every_path_and_every_query_is_logged() {
+    let set = conformance_sets()
+        .into_iter()
+        .find(|s| s.ends_with("hk"))
+        .unwrap();
+    let (_tmp, cfg, _) = build_lake(&set);
+    let (token, token_hash) = account_token();
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        r#"
+[server]
+ingest_tokens_env = "AUDITLAKE_TEST_TOKENS"
+flush_interval = "1s"
+
+[sql]
+statement_timeout = "30s"
+
+[[accounts]]
+name = "dana"
+role = "dept_admin"
+departments = ["d01"]
+password_hash = "{}"
+
+[[accounts]]
+name = "vic"
+role = "viewer"
+password_hash = "{}"
+
+[[accounts]]
+name = "ed"
+role = "executive"
+password_hash = "{}"
+
+[[accounts]]
+name = "cleo"
+role = "compliance"
+token_hashes = ["{token_hash}"]
+"#,
+        account_hash("dana's password"),
+        account_hash("vic-pw"),
+        account_hash("ed-pw"),
+    ));
+    std::fs::write(&cfg, text).unwrap();
+
+    // What the operator computes another way: joins over d01 and its sub-departments.
+    let scope = "SELECT dept_id FROM departments WHERE dept_id = 'd01' OR parent_id = 'd01' \
+                 OR parent_id IN (SELECT dept_id FROM departments WHERE parent_id = 'd01')";
+    let total = sql_value(&cfg, None, "SELECT count(*) AS n FROM events");
+    let mine = sql_value(
+        &cfg,
+        None,
+        &format!(
+            "SELECT count(*) AS n FROM events e JOIN users u ON e.user_id = u.user_id \
+             WHERE u.dept_id IN ({scope})"
+        ),
+    );
+    assert!(mine.as_u64().unwrap() < total.as_u64().unwrap());
+
+    // sql --as
+    assert_eq!(
+        sql_value(&cfg, Some("dana"), "SELECT count(*) AS n FROM events"),
+        mine
+    );
+    assert_eq!(
+        sql_value(
+            &cfg,
+            Some("vic"),
+            "SELECT count(*) AS n FROM events WHERE ip IS NOT NULL"
+        ),
+        0
+    );
+    let out = run_any(&cfg, &["sql", "SELECT * FROM events", "--as", "ed"]);
+    assert_eq!(out.status.code(), Some(2), "a refusal exits with status 2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("role executive may not read table `events`"),
+        "{err}"
+    );
+    let out = run_any(&cfg, &["sql", "SELECT 1", "--as", "nobody"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no such account") && err.contains("dana, vic, ed, cleo"),
+        "{err}"
+    );
+
+    // The HTTP SQL API
+    let serve = Serve::start(&cfg);
+    let (status, resp) = post_sql(
+        serve.addr,
+        &basic("dana", "dana's password"),
+        "application/json",
+        "SELECT count(*) AS n FROM events",
+    );
+    assert_eq!(status, 200, "{resp}");
+    let body = body_json(&resp);
+    assert_eq!(body["rows"][0]["n"], mine, "{body}");
+    assert_eq!(body["columns"][0]["name"], "n");
+    assert_eq!(body["row_count"], 1);
+    // CSV, and Arrow IPC
+    let (status, resp) = post_sql(
+        serve.addr,
+        &format!("Bearer {token}"),
+        "text/csv",
+        "SELECT count(*) AS n FROM events",
+    );
+    assert_eq!(status, 200, "{resp}");
+    assert!(resp.contains("text/csv"), "{resp}");
+    assert!(resp.ends_with(&format!("\r\n\r\nn\n{total}\n")), "{resp}");
+    let bearer = format!("Bearer {token}");
+    let (status, resp) = http_raw(
+        serve.addr,
+        "POST",
+        "/api/v1/sql",
+        &[
+            ("Authorization", bearer.as_str()),
+            ("Accept", "application/vnd.apache.arrow.stream"),
+        ],
+        b"SELECT count(*) AS n, 'x' AS s FROM events",
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let reader = datafusion::arrow::ipc::reader::StreamReader::try_new(body_bytes(&resp), None)
+        .expect("an Arrow IPC stream");
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    assert_eq!(batches[0].schema().field(0).name(), "n");
+    let n = batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(serde_json::json!(n), total);
+    // refused: a table the role may not read, and anything that writes
+    let (status, resp) = post_sql(
+        serve.addr,
+        &basic("ed", "ed-pw"),
+        "application/json",
+        "SELECT count(*) FROM users",
+    );
+    assert_eq!(status, 403, "{resp}");
+    assert!(
+        body_json(&resp)["error"]
+            .as_str()
+            .unwrap()
+            .contains("role executive may not read table `users`")
+    );
+    let (status, _) = post_sql(
+        serve.addr,
+        &basic("dana", "dana's password"),
+        "application/json",
+        "DROP TABLE events",
+    );
+    assert_eq!(status, 403);
+    let (status, _) = post_sql(
+        serve.addr,
+        &basic("dana", "dana's password"),
+        "application/json",
+        "SELEC 1",
+    );
+    assert_eq!(status, 400);
+    // sign-in failures: 401, then 429 for the account once they pile up
+    let (status, resp) = http_with(serve.addr, "POST", "/api/v1/sql", &[], b"SELECT 1").unwrap();
+    assert_eq!(
+        status, 401,
+        "no credentials (not counted as a failed sign-in)"
+    );
+    assert!(resp.contains("WWW-Authenticate") || resp.contains("www-authenticate"));
+    for _ in 0..5 {
+        let (status, _) = post_sql(
+            serve.addr,
+            &basic("vic", "not it"),
+            "application/json",
+            "SELECT 1",
+        );
+        assert_eq!(status, 401);
+    }
+    let (status, resp) = post_sql(serve.addr, &basic("vic", "vic-pw"), "text/csv", "SELECT 1");
+    assert_eq!(status, 429, "{resp}");
+    assert!(resp.to_lowercase().contains("retry-after"), "{resp}");
+    let (status, _) = post_sql(serve.addr, "Bearer alk_wrong", "text/csv", "SELECT 1");
+    assert_eq!(status, 429, "the address has failed too often as well");
+    let (_, metrics) = http(serve.addr, "GET", "/metrics", Some(TOKEN), b"").unwrap();
+    assert!(
+        metrics.contains("auditlake_sql_queries_total{outcome=\"refused\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("auditlake_signins_refused_total{reason=\"credentials\"} 5"));
+    assert!(metrics.contains("auditlake_signins_refused_total{reason=\"throttled\"} 2"));
+    let logs = serve.logs();
+    assert!(
+        !logs.contains("dana's password") && !logs.contains(&token),
+        "{logs}"
+    );
+    drop(serve);
+
+    // The query log holds every query above, allowed and refused, with account, path, outcome.
+    let log = run_json(
+        &cfg,
+        &[
+            "sql",
+            "SELECT account, role, path, outcome, count(*) AS n FROM query_log \
+             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            "--format",
+            "json",
+        ],
+    );
+    let has = |account: &str, path: &str, outcome: &str| {
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["account"] == account && r["path"] == path && r["outcome"] == outcome)
+    };
+    assert!(
+        has("dana", "cli", "ok") && has("dana", "http", "ok"),
+        "{log}"
+    );
+    assert!(
+        has("dana", "http", "refused") && has("dana", "http", "error"),
+        "{log}"
+    );
+    assert!(
+        has("ed", "cli", "refused") && has("ed", "http", "refused"),
+        "{log}"
+    );
+    assert!(
+        has("cleo", "http", "ok") && has("vic", "cli", "ok"),
+        "{log}"
+    );
+    assert!(has("operator", "cli", "ok"), "{log}");
+    // numbered without gaps
+    let gaps = sql_value(
+        &cfg,
+        None,
+        "SELECT count(*) AS n FROM (SELECT seq, lag(seq) OVER (ORDER BY seq) AS prev FROM query_log) \
+         WHERE prev IS NOT NULL AND seq <> prev + 1",
+    );
+    assert_eq!(gaps, 0);
+    let out = run(&cfg, &["query-log", "verify"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("without a gap"), "{said}");
+    // dana sees only her own entries
+    let seen = run_json(
+        &cfg,
+        &[
+            "sql",
+            "SELECT DISTINCT account FROM query_log",
+            "--as",
+            "dana",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(seen, serde_json::json!([{"account": "dana"}]));
+}
