@@ -93,13 +93,14 @@ fn post_sql(addr: std::net::SocketAddr, auth: &str, accept: &str, sql: &str) -> 
     .unwrap()
 }
 
-#[test]
-fn accounts_see_their_rows_on_every_path_and_every_query_is_logged() {
+/// The hk conformance lake with four accounts (one per role) and the server's config; returns
+/// the temporary folder, the config and cleo's API token.
+fn setup() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let set = conformance_sets()
         .into_iter()
         .find(|s| s.ends_with("hk"))
         .unwrap();
-    let (_tmp, cfg, _) = build_lake(&set);
+    let (tmp, cfg, _) = build_lake(&set);
     let (token, token_hash) = account_token();
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!(
@@ -107,6 +108,7 @@ fn accounts_see_their_rows_on_every_path_and_every_query_is_logged() {
 [server]
 ingest_tokens_env = "AUDITLAKE_TEST_TOKENS"
 flush_interval = "1s"
+pg_listen = "127.0.0.1:0"
 
 [sql]
 statement_timeout = "30s"
@@ -130,14 +132,21 @@ password_hash = "{}"
 [[accounts]]
 name = "cleo"
 role = "compliance"
+password_hash = "{}"
 token_hashes = ["{token_hash}"]
 "#,
         account_hash("dana's password"),
         account_hash("vic-pw"),
         account_hash("ed-pw"),
+        account_hash("cleo-pw"),
     ));
     std::fs::write(&cfg, text).unwrap();
+    (tmp, cfg, token)
+}
 
+#[test]
+fn accounts_see_their_rows_on_every_path_and_every_query_is_logged() {
+    let (_tmp, cfg, token) = setup();
     // What the operator computes another way: joins over d01 and its sub-departments.
     let scope = "SELECT dept_id FROM departments WHERE dept_id = 'd01' OR parent_id = 'd01' \
                  OR parent_id IN (SELECT dept_id FROM departments WHERE parent_id = 'd01')";
@@ -348,4 +357,158 @@ token_hashes = ["{token_hash}"]
         ],
     );
     assert_eq!(seen, serde_json::json!([{"account": "dana"}]));
+}
+
+/// `psql` with a password, as `user`: (exit status, stdout, stderr).
+fn psql(port: u16, user: &str, password: &str, sql: &str) -> (Option<i32>, String, String) {
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            user,
+            "-d",
+            "auditlake",
+        ])
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env_remove("PGSERVICEFILE")
+        .output()
+        .expect("psql (Debian postgresql-client) is installed by scripts/test");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn psql_and_psycopg_sign_in_as_accounts_and_run_the_grafana_kpi_query() {
+    let (_tmp, cfg, _) = setup();
+    let serve = Serve::start(&cfg);
+    let port = serve.pg.expect("pg_listen is set").port();
+    let total = sql_value(&cfg, None, "SELECT count(*) AS n FROM events");
+    let dana_sees = sql_value(&cfg, Some("dana"), "SELECT count(*) AS n FROM events");
+
+    // psql as each role
+    let (code, out, err) = psql(
+        port,
+        "dana",
+        "dana's password",
+        "SELECT count(*) FROM events",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, dana_sees.to_string());
+    let (code, out, err) = psql(port, "cleo", "cleo-pw", "SELECT count(*) FROM events");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, total.to_string());
+    let (code, out, _) = psql(
+        port,
+        "vic",
+        "vic-pw",
+        "SELECT count(*) FROM events WHERE ip IS NOT NULL OR detail IS NOT NULL",
+    );
+    assert_eq!((code, out.as_str()), (Some(0), "0"));
+    let (code, _, err) = psql(port, "ed", "ed-pw", "SELECT * FROM events LIMIT 1");
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("role executive may not read table `events`"),
+        "{err}"
+    );
+    // Clients' housekeeping is acknowledged; writes are refused.
+    let (code, out, err) = psql(
+        port,
+        "dana",
+        "dana's password",
+        "SET application_name = 'x'",
+    );
+    assert_eq!(code, Some(0), "{out} {err}");
+    let (code, _, err) = psql(port, "dana", "dana's password", "DROP TABLE events");
+    assert_ne!(code, Some(0));
+    assert!(err.contains("read-only"), "{err}");
+
+    // The Grafana dashboard's KPI query, through psql and through psycopg (extended protocol).
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("dashboards/grafana/auditlake-kpis.json")).unwrap(),
+    )
+    .unwrap();
+    let kpi_sql = dashboard["panels"][0]["targets"][0]["rawSql"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_cli = run_json(&cfg, &["sql", &kpi_sql, "--format", "json"]);
+    let days = by_cli.as_array().unwrap().len();
+    assert!(days >= 28, "a month of days: {by_cli}");
+    let (code, out, err) = psql(port, "cleo", "cleo-pw", &kpi_sql);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), days, "{out}");
+    let first_users = by_cli[0]["active_users"].as_u64().unwrap();
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .ends_with(&format!("|{first_users}")),
+        "{out}"
+    );
+    let script = r#"
+import sys, psycopg
+port, password, sql = sys.argv[1], sys.argv[2], sys.argv[3]
+with psycopg.connect(host="127.0.0.1", port=port, user="cleo", password=password, dbname="auditlake", connect_timeout=10) as conn:
+    rows = conn.execute(sql).fetchall()
+    print(len(rows), rows[0][1])
+try:
+    psycopg.connect(host="127.0.0.1", port=port, user="cleo", password="wrong", dbname="auditlake", connect_timeout=10)
+    print("connected with a wrong password")
+except psycopg.OperationalError as e:
+    print("refused:", "password authentication failed" in str(e))
+"#;
+    let out = Command::new(auditlake_testkit::smtp::python())
+        .args(["-c", script, &port.to_string(), "cleo-pw", &kpi_sql])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(said, format!("{days} {first_users}\nrefused: True\n"));
+    // a wrong password, with psql
+    let (code, _, err) = psql(port, "dana", "nope", "SELECT 1");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("password authentication failed for user \"dana\""),
+        "{err}"
+    );
+    let logs = serve.logs();
+    assert!(
+        !logs.contains("cleo-pw") && !logs.contains("dana's password"),
+        "{logs}"
+    );
+    drop(serve);
+
+    // Every pg statement is in the query log, with its path.
+    let log = run_json(
+        &cfg,
+        &[
+            "sql",
+            "SELECT account, outcome, count(*) AS n FROM query_log WHERE path = 'pg' GROUP BY 1, 2 ORDER BY 1, 2",
+            "--format",
+            "json",
+        ],
+    );
+    let has = |account: &str, outcome: &str| {
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["account"] == account && r["outcome"] == outcome)
+    };
+    assert!(has("dana", "ok") && has("dana", "refused"), "{log}");
+    assert!(
+        has("ed", "refused") && has("cleo", "ok") && has("vic", "ok"),
+        "{log}"
+    );
 }

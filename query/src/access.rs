@@ -429,6 +429,56 @@ impl UserSession {
         &self.identity
     }
 
+    /// The columns `sql` would answer with, from its plan (guarded as [`UserSession::query`]),
+    /// without running it: for protocols that describe a statement before executing it (the
+    /// PostgreSQL extended protocol). A statement refused or wrong here is logged, since it will
+    /// not reach [`UserSession::query`]; one that plans is logged when it runs.
+    pub async fn describe(&self, sql: &str) -> Result<SchemaRef, QueryError> {
+        let at = chrono::Utc::now();
+        let started = Instant::now();
+        match self.session.plan(sql).await {
+            Ok(df) => Ok(Arc::new(df.schema().as_arrow().clone())),
+            Err(e) => {
+                let (outcome, text) = match &e {
+                    QueryError::Refused(m) => (Outcome::Refused, m.clone()),
+                    other => (Outcome::Error, other.to_string()),
+                };
+                self.log_entry(at, started, sql, outcome, None, Some(&text))
+                    .map_err(|why| QueryError::Failed(format!("{e}; and {why}")))?;
+                Err(e)
+            }
+        }
+    }
+
+    fn log_entry(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        started: Instant,
+        sql: &str,
+        outcome: Outcome,
+        rows: Option<u64>,
+        error: Option<&str>,
+    ) -> Result<(), String> {
+        let entry = NewEntry {
+            at,
+            account: &self.identity.account,
+            role: self.identity.role_name(),
+            path: self.path,
+            sql,
+            rows,
+            duration_ms: started.elapsed().as_millis() as u64,
+            outcome,
+            error,
+        };
+        self.log.append(&entry).map(|_| ()).map_err(|e| {
+            format!(
+                "the query could not be written to the query log {} ({e}), so its result is \
+                 withheld",
+                self.log.file().display()
+            )
+        })
+    }
+
     /// Runs one statement within the limits and logs it (allowed, refused or failed). The
     /// result is returned only once its log entry is durable.
     pub async fn query(&self, sql: &str) -> Result<QueryResult, QueryError> {
@@ -448,23 +498,7 @@ impl UserSession {
             Err(QueryError::Refused(m)) => (Outcome::Refused, None, Some(m.clone())),
             Err(e) => (Outcome::Error, None, Some(e.to_string())),
         };
-        let entry = NewEntry {
-            at,
-            account: &self.identity.account,
-            role: self.identity.role_name(),
-            path: self.path,
-            sql,
-            rows,
-            duration_ms: started.elapsed().as_millis() as u64,
-            outcome,
-            error: error.as_deref(),
-        };
-        if let Err(e) = self.log.append(&entry) {
-            let why = format!(
-                "the query could not be written to the query log {} ({e}), so its result is \
-                 withheld",
-                self.log.file().display()
-            );
+        if let Err(why) = self.log_entry(at, started, sql, outcome, rows, error.as_deref()) {
             return Err(QueryError::Failed(match result {
                 Err(first) => format!("{first}; and {why}"),
                 Ok(_) => why,

@@ -3,6 +3,7 @@
 //! ```toml
 //! [server]
 //! listen = "127.0.0.1:8080"
+//! pg_listen = "127.0.0.1:5433"                   # PostgreSQL wire protocol for accounts (off when absent)
 //! flush_interval = "2s"                          # an accepted event is queryable within this
 //! ingest_tokens_env = "AUDITLAKE_INGEST_TOKENS"  # comma-separated bearer tokens for POST /api/v1/events
 //! ops_tokens_env = "AUDITLAKE_OPS_TOKENS"        # for /healthz and /metrics (default: the ingest tokens)
@@ -41,8 +42,8 @@ struct Raw {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
-    /// The PostgreSQL endpoint (not served yet; kept so the config stays valid).
-    pub pg_listen: Option<String>,
+    /// The PostgreSQL wire protocol endpoint (off when absent).
+    pub pg_listen: Option<SocketAddr>,
     pub flush_interval: Duration,
     /// Bearer tokens accepted by `POST /api/v1/events`.
     pub ingest_tokens: Vec<Secret>,
@@ -137,7 +138,14 @@ impl ServerConfig {
         Ok(ServerConfig {
             compact_interval,
             listen,
-            pg_listen: raw.pg_listen,
+            pg_listen: match raw.pg_listen {
+                None => None,
+                Some(a) => Some(a.parse().map_err(|e| {
+                    anyhow::anyhow!(
+                        "config file {file}: [server] pg_listen = {a:?}: not an address:port ({e}); e.g. \"127.0.0.1:5433\""
+                    )
+                })?),
+            },
             flush_interval,
             ingest_tokens,
             ops_tokens,

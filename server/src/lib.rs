@@ -28,6 +28,7 @@ pub mod config;
 pub mod drop_dir;
 pub mod http;
 pub mod metrics;
+pub mod pg;
 pub mod sql_api;
 pub mod writer;
 
@@ -48,6 +49,7 @@ pub struct Server {
     server: ServerConfig,
     alerts: AlertsConfig,
     listener: tokio::net::TcpListener,
+    pg_listener: Option<tokio::net::TcpListener>,
     rules: Vec<auditlake_alerts::rules::Rule>,
 }
 
@@ -84,14 +86,26 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(server.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", server.listen))?;
+        let pg_listener = match server.pg_listen {
+            None => None,
+            Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on {addr} ([server] pg_listen): {e}")
+            })?),
+        };
         Ok(Server {
             cfg,
             sql,
             server,
             alerts,
             listener,
+            pg_listener,
             rules,
         })
+    }
+
+    /// The PostgreSQL endpoint's address, when `pg_listen` is set.
+    pub fn pg_addr(&self) -> Option<std::net::SocketAddr> {
+        self.pg_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The address being listened on (the port the system chose for `:0`).
@@ -110,6 +124,7 @@ impl Server {
             server,
             alerts,
             listener,
+            pg_listener,
             rules,
         } = self;
         let lake = cfg.lake.local()?.to_path_buf();
@@ -188,6 +203,14 @@ impl Server {
         if sql.auth.accounts().is_empty() {
             tracing::info!("no [[accounts]] configured: POST /api/v1/sql answers 401 to everyone");
         }
+        let pg_task = pg_listener.map(|l| {
+            tracing::info!(listen = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "PostgreSQL endpoint");
+            tokio::spawn(pg::run(
+                l,
+                Arc::new(pg::PgHandlers::new(sql.clone())),
+                stop_rx.clone(),
+            ))
+        });
         let app = http::router(state, server.max_body_bytes);
         tracing::info!(listen = %listener.local_addr()?, lake = %lake.display(), "serving");
         axum::serve(
@@ -199,7 +222,7 @@ impl Server {
         // No more requests: stop the folder watcher and the rules, then let the writer drain.
         tracing::info!("stopping: requests closed, draining the writer");
         let _ = stop_tx.send(true);
-        for t in [drop_task, compact_task].into_iter().flatten() {
+        for t in [drop_task, compact_task, pg_task].into_iter().flatten() {
             let _ = t.await;
         }
         let _ = alert_task.await;

@@ -118,7 +118,7 @@ pub async fn post_sql(
         .unwrap_or("application/json")
         .to_string();
     let started = std::time::Instant::now();
-    let result = run(api, &Identity::of(&account), &sql).await;
+    let result = run(api, &Identity::of(&account), &sql, QueryPath::Http).await;
     let (counter, outcome) = match &result {
         Ok(_) => (&state.metrics.sql_ok, "ok"),
         Err(QueryError::Refused(_)) => (&state.metrics.sql_refused, "refused"),
@@ -142,7 +142,33 @@ pub async fn post_sql(
 
 /// One statement for one identity, on a fresh view of the lake (new commits and the current
 /// directory and alert history included).
-pub async fn run(api: &SqlApi, identity: &Identity, sql: &str) -> Result<QueryResult, QueryError> {
+pub async fn run(
+    api: &SqlApi,
+    identity: &Identity,
+    sql: &str,
+    path: QueryPath,
+) -> Result<QueryResult, QueryError> {
+    session(api, identity, path).await?.query(sql).await
+}
+
+/// The columns `sql` would answer with, for `identity` (nothing runs; a refusal is logged).
+pub async fn describe(
+    api: &SqlApi,
+    identity: &Identity,
+    sql: &str,
+) -> Result<datafusion::arrow::datatypes::SchemaRef, QueryError> {
+    session(api, identity, QueryPath::Pg)
+        .await?
+        .describe(sql)
+        .await
+}
+
+/// A session for `identity` on a fresh view of the lake.
+async fn session(
+    api: &SqlApi,
+    identity: &Identity,
+    path: QueryPath,
+) -> Result<auditlake_query::UserSession, QueryError> {
     let engine = Engine::open(&api.cfg)
         .await
         .map_err(|e| QueryError::Failed(format!("{e:#}")))?;
@@ -153,10 +179,7 @@ pub async fn run(api: &SqlApi, identity: &Identity, sql: &str) -> Result<QueryRe
         .map_err(|e| QueryError::Failed(e.to_string()))?;
     auditlake_alerts::findings_table::register_findings(&engine, lake)
         .map_err(|e| QueryError::Failed(format!("{e:#}")))?;
-    let session = engine
-        .user_session(identity, QueryPath::Http, &api.limits)
-        .await?;
-    session.query(sql).await
+    engine.user_session(identity, path, &api.limits).await
 }
 
 pub fn query_error(e: &QueryError) -> Response {

@@ -59,7 +59,10 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         let shutdown = shutdown_signal()?;
         let server = Server::bind(cfg, server_cfg, alerts).await?;
-        // One line on stdout a supervisor (or a test) can wait for.
+        // One line on stdout a supervisor (or a test) can wait for (after the PostgreSQL one).
+        if let Some(pg) = server.pg_addr() {
+            crate::output::outprintln!("auditlake PostgreSQL endpoint on {pg}")?;
+        }
         crate::output::outprintln!("auditlake serving on http://{}", server.local_addr()?)?;
         server.run(shutdown).await
     })?;

@@ -15,6 +15,8 @@ pub const TOKEN: &str = "test-ingest-token-0123456789";
 pub struct Serve {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The PostgreSQL endpoint, when the config sets `pg_listen`.
+    pub pg: Option<SocketAddr>,
     pub log: PathBuf,
 }
 
@@ -45,10 +47,18 @@ impl Serve {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("starting auditlake serve");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        out.read_line(&mut line).unwrap();
+        // With `pg_listen`, the PostgreSQL endpoint's line comes first.
+        let pg = line
+            .trim()
+            .strip_prefix("auditlake PostgreSQL endpoint on ")
+            .and_then(|a| a.parse().ok());
+        if pg.is_some() {
+            line.clear();
+            out.read_line(&mut line).unwrap();
+        }
         let addr = line
             .trim()
             .strip_prefix("auditlake serving on http://")
@@ -59,7 +69,12 @@ impl Serve {
                     std::fs::read_to_string(&log).unwrap_or_default()
                 )
             });
-        Serve { child, addr, log }
+        Serve {
+            child,
+            addr,
+            pg,
+            log,
+        }
     }
 
     pub fn logs(&self) -> String {
