@@ -122,11 +122,13 @@ fn peak_memory_does_not_grow_with_the_input() {
         mb(big_kb),
         mb(again_kb)
     );
-    // Five times the input, the same memory: at most 25 MB more (allocator noise), far below
-    // the ~60 MB that keeping the extra 1.6 M ids in memory would cost.
+    // Five times the input, the same memory: at most 35 MB more (allocator noise and the
+    // read-ahead thread's timing: 3 to 26 MB more measured over runs, the most with the other
+    // core busy with another test), below the ~60 MB that keeping the extra 1.6 M ids in memory
+    // would cost.
     for (what, kb) in [("2 M lines", big_kb), ("2 M duplicates", again_kb)] {
         assert!(
-            kb <= small_kb + 25 * 1024,
+            kb <= small_kb + 35 * 1024,
             "{what}: peak RSS {} MB grew from {} MB at {small_n} lines",
             mb(kb),
             mb(small_kb)
