@@ -101,6 +101,9 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf, String) {
         .find(|s| s.ends_with("hk"))
         .unwrap();
     let (tmp, cfg, _) = build_lake(&set);
+    let pki_dir = tmp.path().join("pki");
+    std::fs::create_dir(&pki_dir).unwrap();
+    let pki = auditlake_testkit::pki::test_pki(&pki_dir);
     let (token, token_hash) = account_token();
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!(
@@ -109,6 +112,8 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf, String) {
 ingest_tokens_env = "AUDITLAKE_TEST_TOKENS"
 flush_interval = "1s"
 pg_listen = "127.0.0.1:0"
+pg_tls_cert = "{}"
+pg_tls_key = "{}"
 
 [sql]
 statement_timeout = "30s"
@@ -135,6 +140,8 @@ role = "compliance"
 password_hash = "{}"
 token_hashes = ["{token_hash}"]
 "#,
+        pki.cert.display(),
+        pki.key.display(),
         account_hash("dana's password"),
         account_hash("vic-pw"),
         account_hash("ed-pw"),
@@ -361,7 +368,18 @@ fn accounts_see_their_rows_on_every_path_and_every_query_is_logged() {
 
 /// `psql` with a password, as `user`: (exit status, stdout, stderr).
 fn psql(port: u16, user: &str, password: &str, sql: &str) -> (Option<i32>, String, String) {
+    psql_with(port, user, password, sql, &[])
+}
+
+fn psql_with(
+    port: u16,
+    user: &str,
+    password: &str,
+    sql: &str,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, String) {
     let out = Command::new("psql")
+        .envs(env.iter().copied())
         .args([
             "-h",
             "127.0.0.1",
@@ -393,6 +411,19 @@ fn psql_and_psycopg_sign_in_as_accounts_and_run_the_grafana_kpi_query() {
     let total = sql_value(&cfg, None, "SELECT count(*) AS n FROM events");
     let dana_sees = sql_value(&cfg, Some("dana"), "SELECT count(*) AS n FROM events");
 
+    // TLS with the configured certificate: verify-full checks it against the test CA.
+    let ca = cfg.parent().unwrap().join("pki/ca.pem");
+    let (code, out, err) = psql_with(
+        port,
+        "dana",
+        "dana's password",
+        "SELECT 41 + 1",
+        &[
+            ("PGSSLMODE", "verify-full"),
+            ("PGSSLROOTCERT", ca.to_str().unwrap()),
+        ],
+    );
+    assert_eq!((code, out.as_str()), (Some(0), "42"), "{err}");
     // psql as each role
     let (code, out, err) = psql(
         port,

@@ -4,6 +4,8 @@
 //! [server]
 //! listen = "127.0.0.1:8080"
 //! pg_listen = "127.0.0.1:5433"                   # PostgreSQL wire protocol for accounts (off when absent)
+//! pg_tls_cert = "pg.crt"                          # and its TLS certificate chain and key (PEM)
+//! pg_tls_key = "pg.key"
 //! flush_interval = "2s"                          # an accepted event is queryable within this
 //! ingest_tokens_env = "AUDITLAKE_INGEST_TOKENS"  # comma-separated bearer tokens for POST /api/v1/events
 //! ops_tokens_env = "AUDITLAKE_OPS_TOKENS"        # for /healthz and /metrics (default: the ingest tokens)
@@ -26,6 +28,8 @@ use serde::Deserialize;
 struct Raw {
     listen: Option<String>,
     pg_listen: Option<String>,
+    pg_tls_cert: Option<PathBuf>,
+    pg_tls_key: Option<PathBuf>,
     flush_interval: Option<String>,
     ingest_tokens_env: Option<String>,
     ingest_tokens_file: Option<PathBuf>,
@@ -44,6 +48,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The PostgreSQL wire protocol endpoint (off when absent).
     pub pg_listen: Option<SocketAddr>,
+    /// Its TLS certificate chain and private key (PEM), when set: clients may (and with
+    /// `sslmode=require` must) encrypt the connection, password included.
+    pub pg_tls: Option<(PathBuf, PathBuf)>,
     pub flush_interval: Duration,
     /// Bearer tokens accepted by `POST /api/v1/events`.
     pub ingest_tokens: Vec<Secret>,
@@ -135,7 +142,15 @@ impl ServerConfig {
                 anyhow::anyhow!("config file {file}: [server] compact_interval: {e}")
             })?),
         };
+        let pg_tls = match (raw.pg_tls_cert, raw.pg_tls_key) {
+            (None, None) => None,
+            (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+            _ => anyhow::bail!(
+                "config file {file}: [server] pg_tls_cert and pg_tls_key go together (the certificate chain and its private key, PEM)"
+            ),
+        };
         Ok(ServerConfig {
+            pg_tls,
             compact_interval,
             listen,
             pg_listen: match raw.pg_listen {
@@ -154,5 +169,40 @@ impl ServerConfig {
             queue_events: raw.queue_events.unwrap_or(200_000).max(1),
             max_requests: raw.max_requests.unwrap_or(64).max(1),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(server: &str) -> anyhow::Result<ServerConfig> {
+        let cfg = Config::parse(
+            &format!("[server]\n{server}"),
+            Path::new("/etc/al/auditlake.toml"),
+        )
+        .unwrap();
+        ServerConfig::from_config(&cfg)
+    }
+
+    #[test]
+    fn the_postgresql_endpoint_settings_are_checked() {
+        let c = parse(
+            "pg_listen = \"127.0.0.1:5433\"\npg_tls_cert = \"pg.crt\"\npg_tls_key = \"/k/pg.key\"",
+        )
+        .unwrap();
+        assert_eq!(c.pg_listen, Some("127.0.0.1:5433".parse().unwrap()));
+        assert_eq!(
+            c.pg_tls,
+            Some((PathBuf::from("/etc/al/pg.crt"), PathBuf::from("/k/pg.key")))
+        );
+        let e = parse("pg_listen = \"localhost\"").unwrap_err().to_string();
+        assert!(
+            e.contains("pg_listen") && e.contains("127.0.0.1:5433"),
+            "{e}"
+        );
+        let e = parse("pg_tls_cert = \"pg.crt\"").unwrap_err().to_string();
+        assert!(e.contains("go together"), "{e}");
+        assert_eq!(parse("").unwrap().pg_listen, None);
     }
 }

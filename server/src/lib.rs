@@ -50,6 +50,7 @@ pub struct Server {
     alerts: AlertsConfig,
     listener: tokio::net::TcpListener,
     pg_listener: Option<tokio::net::TcpListener>,
+    pg_tls: Option<pgwire::tokio::TlsAcceptor>,
     rules: Vec<auditlake_alerts::rules::Rule>,
 }
 
@@ -92,7 +93,12 @@ impl Server {
                 anyhow::anyhow!("cannot listen on {addr} ([server] pg_listen): {e}")
             })?),
         };
+        let pg_tls = match &server.pg_tls {
+            Some((cert, key)) => Some(pg::tls_acceptor(cert, key)?),
+            None => None,
+        };
         Ok(Server {
+            pg_tls,
             cfg,
             sql,
             server,
@@ -125,6 +131,7 @@ impl Server {
             alerts,
             listener,
             pg_listener,
+            pg_tls,
             rules,
         } = self;
         let lake = cfg.lake.local()?.to_path_buf();
@@ -207,6 +214,7 @@ impl Server {
             tracing::info!(listen = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "PostgreSQL endpoint");
             tokio::spawn(pg::run(
                 l,
+                pg_tls,
                 Arc::new(pg::PgHandlers::new(sql.clone())),
                 stop_rx.clone(),
             ))

@@ -7,7 +7,8 @@
 //! [`auditlake_query::Engine::user_session`] for the connection's account (path `pg`), with the
 //! same row filters, masks, refusals, limits and query log as every other path.
 //!
-//! - Sign-in: the cleartext password message (use TLS or loopback), checked against the
+//! - TLS when `pg_tls_cert` and `pg_tls_key` are set (clients choose it with `sslmode`).
+//! - Sign-in: the cleartext password message (so: TLS, or loopback), checked against the
 //!   account's argon2id hash by [`crate::auth::Authenticator`], with its per-account and
 //!   per-address limits. A wrong password ends the connection with SQLSTATE 28P01.
 //! - Simple and extended query protocols. The extended protocol describes a statement by
@@ -83,9 +84,55 @@ impl PgWireServerHandlers for PgHandlers {
     }
 }
 
+/// A TLS acceptor from a PEM certificate chain and private key; errors name the file.
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<pgwire::tokio::TlsAcceptor> {
+    use pgwire::tokio::tokio_rustls::rustls;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "[server] pg_tls_cert {}: not a PEM certificate chain ({e})",
+                cert.display()
+            )
+        })?;
+    if chain.is_empty() {
+        anyhow::bail!(
+            "[server] pg_tls_cert {}: no certificate in the file",
+            cert.display()
+        );
+    }
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        anyhow::anyhow!(
+            "[server] pg_tls_key {}: not a PEM private key ({e})",
+            key.display()
+        )
+    })?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, private)
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "[server] pg_tls_cert {} and pg_tls_key {}: {e}",
+            cert.display(),
+            key.display()
+        )
+    })?;
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    Ok(pgwire::tokio::TlsAcceptor::from(Arc::new(config)))
+}
+
 /// Serves connections from `listener` until `stop` turns true.
 pub async fn run(
     listener: tokio::net::TcpListener,
+    tls: Option<pgwire::tokio::TlsAcceptor>,
     handlers: Arc<PgHandlers>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -94,8 +141,9 @@ pub async fn run(
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let handlers = Arc::clone(&handlers);
+                    let tls = tls.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                        if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                             tracing::debug!(%peer, error = %e, "PostgreSQL connection ended");
                         }
                     });
@@ -370,6 +418,22 @@ impl ExtendedQueryHandler for Queries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_certificate_or_key_is_named() {
+        let dir = std::env::temp_dir().join(format!("auditlake-pg-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        let e = tls_acceptor(&junk, &junk).err().unwrap().to_string();
+        assert!(e.contains("pg_tls_cert") && e.contains("junk.pem"), "{e}");
+        let e = tls_acceptor(&dir.join("missing.pem"), &junk)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("missing.pem"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn client_housekeeping_is_a_no_op() {
