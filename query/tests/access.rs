@@ -426,6 +426,26 @@ async fn a_runaway_query_fails_alone_at_its_limit() {
         matches!(&err, QueryError::Limit(m) if m.contains("statement timeout of 3s")),
         "{err:?}"
     );
+    // A join whose hash table is larger than the session's memory pool fails at the pool.
+    let small_pool = Limits {
+        memory_limit: 1 << 20,
+        ..tight.clone()
+    };
+    let s = engine
+        .user_session(&Identity::operator(), QueryPath::Cli, &small_pool)
+        .await
+        .unwrap();
+    let err = s
+        .query(
+            "SELECT a.event_id, count(*) FROM events a JOIN events b ON a.user_id = b.user_id \
+             GROUP BY 1 ORDER BY 2 DESC LIMIT 1",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, QueryError::Limit(m) if m.contains("memory_limit_mb")),
+        "{err:?}"
+    );
     // A result too large to hold is refused at its cap, not collected.
     let s = engine
         .user_session(&Identity::operator(), QueryPath::Cli, &tight)
