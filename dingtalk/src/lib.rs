@@ -13,7 +13,11 @@
 //!   [`Error::Throttled`]; [`Client::call`] waits and retries them (a pull never skips a page),
 //!   [`Client::call_once`] hands them to the caller (a channel's outbox retries later).
 //!
+//! - **Signatures**: [`sign`] (the robot's HMAC-SHA256 URL signature).
+//!
 //! No token, secret or signed URL ever appears in an error or a log line.
+
+pub mod sign;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};

@@ -1,18 +1,6 @@
-//! Digest → robot markdown message; the signature.
-
-use base64::Engine;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+//! Digest → robot markdown message (the URL's signature is `auditlake_dingtalk::sign::robot`).
 
 use crate::notify::{Digest, Status, truncate_chars};
-
-/// `sign` query parameter: urlencode(base64(HMAC-SHA256(key = secret, message = "<ms>\n<secret>"))).
-pub fn sign(secret: &str, timestamp_ms: i64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(format!("{timestamp_ms}\n{secret}").as_bytes());
-    let b64 = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    urlencoding::encode(&b64).into_owned()
-}
 
 /// The markdown body `{"msgtype": "markdown", "markdown": {"title", "text"}, "at": {...}}`.
 /// `recipients` of the digest become `atUserIds` (and `@id` in the text, as DingTalk needs).

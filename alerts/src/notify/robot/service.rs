@@ -40,7 +40,7 @@ impl RobotService {
                 let ms = now.timestamp_millis();
                 format!(
                     "{base}/robot/send?access_token={token}&timestamp={ms}&sign={}",
-                    encoder::sign(s.expose(), ms)
+                    auditlake_dingtalk::sign::robot(s.expose(), ms)
                 )
             }
             None => format!("{base}/robot/send?access_token={token}"),
