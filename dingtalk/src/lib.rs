@@ -13,10 +13,12 @@
 //!   [`Error::Throttled`]; [`Client::call`] waits and retries them (a pull never skips a page),
 //!   [`Client::call_once`] hands them to the caller (a channel's outbox retries later).
 //!
-//! - **Signatures**: [`sign`] (the robot's HMAC-SHA256 URL signature).
+//! - **Signatures**: [`sign`] (the robot's HMAC-SHA256 URL signature), [`callback`] (the HTTP
+//!   callback's SHA-1 signature and AES-256-CBC with 32-byte padding).
 //!
 //! No token, secret or signed URL ever appears in an error or a log line.
 
+pub mod callback;
 pub mod sign;
 
 use std::collections::HashMap;
