@@ -96,12 +96,16 @@ impl Identity {
 /// statement_timeout = "60s"   # a statement still running then is cancelled
 /// memory_limit_mb = 1024      # per session: joins, sorts and aggregates (DataFusion's pool)
 /// max_result_mb = 256         # the most a result may hold before it is refused
+/// max_concurrent = 4          # statements a server runs at once (HTTP and PostgreSQL together)
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub statement_timeout: Duration,
     pub memory_limit: usize,
     pub max_result_bytes: usize,
+    /// For servers: statements of accounts running at once, so that memory stays bounded
+    /// (at most this many times `memory_limit` plus `max_result_bytes`).
+    pub max_concurrent: usize,
 }
 
 impl Default for Limits {
@@ -110,6 +114,7 @@ impl Default for Limits {
             statement_timeout: Duration::from_secs(60),
             memory_limit: 1024 << 20,
             max_result_bytes: 256 << 20,
+            max_concurrent: 4,
         }
     }
 }
@@ -152,9 +157,16 @@ impl Limits {
                         limits.max_result_bytes = bytes;
                     }
                 }
+                "max_concurrent" => {
+                    limits.max_concurrent = value
+                        .as_integer()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| bad("a positive whole number of statements"))?
+                        as usize;
+                }
                 _ => {
                     return Err(bad(
-                        "unknown key (the keys are statement_timeout, memory_limit_mb, max_result_mb)",
+                        "unknown key (the keys are statement_timeout, memory_limit_mb, max_result_mb, max_concurrent)",
                     ));
                 }
             }

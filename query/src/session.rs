@@ -49,6 +49,9 @@ pub enum QueryError {
     /// largest result.
     #[error("{0}")]
     Limit(String),
+    /// A server is running as many statements as it may; try again shortly.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl QueryError {

@@ -395,6 +395,7 @@ async fn a_runaway_query_fails_alone_at_its_limit() {
         statement_timeout: Duration::from_secs(3),
         memory_limit: 64 << 20,
         max_result_bytes: 16 << 20,
+        max_concurrent: 1,
     };
     let runaway = {
         let engine = Arc::clone(&engine);

@@ -64,11 +64,11 @@ impl Server {
     ) -> anyhow::Result<Server> {
         let accounts = auditlake_core::accounts::Accounts::from_config(&cfg)?;
         let limits = auditlake_query::Limits::from_config(&cfg)?;
-        let sql = Arc::new(sql_api::SqlApi {
-            cfg: cfg.clone(),
-            auth: Arc::new(auth::Authenticator::new(accounts)?),
+        let sql = Arc::new(sql_api::SqlApi::new(
+            cfg.clone(),
+            Arc::new(auth::Authenticator::new(accounts)?),
             limits,
-        });
+        ));
         let engine = Engine::open(&cfg).await?;
         let rules = auditlake_alerts::cycle::load_rules_strict(
             &cfg,

@@ -16,7 +16,8 @@
 //! - Transaction and session statements that clients send on their own (`BEGIN`, `COMMIT`,
 //!   `ROLLBACK`, `SET`, `RESET`, `DISCARD`) are acknowledged and do nothing: the lake is
 //!   read-only and each statement sees the lake as it is.
-//! - Errors carry SQLSTATEs: 42501 refused, 42601 invalid SQL, 57014 a limit, XX000 internal.
+//! - Errors carry SQLSTATEs: 42501 refused, 42601 invalid SQL, 57014 a limit, 53300 too many
+//!   statements at once (`[sql] max_concurrent`), XX000 internal.
 //!
 //! Not yet: the `pg_catalog` emulation that GUI tools (DBeaver, Metabase) need to list tables.
 
@@ -274,6 +275,7 @@ fn query_error(e: &QueryError) -> PgWireError {
         QueryError::Invalid(_) => "42601",
         QueryError::Limit(_) => "57014",
         QueryError::Failed(_) => "XX000",
+        QueryError::Busy(_) => "53300",
     };
     user_error("ERROR", code, e.to_string())
 }

@@ -11,7 +11,8 @@
 //!   ([`auditlake_query::Engine::user_session`], path `http`) and is in the query log, allowed
 //!   or not. Statuses: 401 (sign in), 429 (too many failed sign-ins, `Retry-After`), 403
 //!   (refused: not read-only, or a table the role may not read), 400 (bad SQL), 422 (a limit:
-//!   timeout, memory, result size), 500.
+//!   timeout, memory, result size), 503 with `Retry-After` (`[sql] max_concurrent` statements
+//!   already running), 500.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +34,63 @@ pub struct SqlApi {
     pub cfg: Config,
     pub auth: Arc<Authenticator>,
     pub limits: Limits,
+    /// One permit per statement running ([`Limits::max_concurrent`]), HTTP and PostgreSQL.
+    pub running: Arc<tokio::sync::Semaphore>,
+}
+
+impl SqlApi {
+    pub fn new(cfg: Config, auth: Arc<Authenticator>, limits: Limits) -> SqlApi {
+        let running = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent));
+        SqlApi {
+            cfg,
+            auth,
+            limits,
+            running,
+        }
+    }
+
+    /// A permit to run one statement, waiting a little for one; when none comes, the refusal
+    /// is logged (it is a query refused) and returned.
+    async fn permit(
+        &self,
+        identity: &Identity,
+        sql: &str,
+        path: QueryPath,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, QueryError> {
+        let wait = std::time::Duration::from_secs(2);
+        if let Ok(Ok(p)) =
+            tokio::time::timeout(wait, Arc::clone(&self.running).acquire_owned()).await
+        {
+            return Ok(p);
+        }
+        let why = format!(
+            "the server is already running {} statements ([sql] max_concurrent); try again shortly",
+            self.limits.max_concurrent
+        );
+        let lake = self
+            .cfg
+            .lake
+            .local()
+            .map_err(|e| QueryError::Failed(e.to_string()))?;
+        let log = auditlake_query::QueryLog::at(auditlake_core::LakeLayout::new(lake).query_log());
+        log.append(&auditlake_query::query_log::NewEntry {
+            at: chrono::Utc::now(),
+            account: &identity.account,
+            role: identity.role_name(),
+            path,
+            sql,
+            rows: None,
+            duration_ms: wait.as_millis() as u64,
+            outcome: auditlake_query::query_log::Outcome::Refused,
+            error: Some(&why),
+        })
+        .map_err(|e| {
+            QueryError::Failed(format!(
+                "{why}; and the query log could not be written: {e}"
+            ))
+        })?;
+        Err(QueryError::Busy(why))
+    }
 }
 
 const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -148,6 +206,7 @@ pub async fn run(
     sql: &str,
     path: QueryPath,
 ) -> Result<QueryResult, QueryError> {
+    let _running = api.permit(identity, sql, path).await?;
     session(api, identity, path).await?.query(sql).await
 }
 
@@ -157,6 +216,7 @@ pub async fn describe(
     identity: &Identity,
     sql: &str,
 ) -> Result<datafusion::arrow::datatypes::SchemaRef, QueryError> {
+    let _running = api.permit(identity, sql, QueryPath::Pg).await?;
     session(api, identity, QueryPath::Pg)
         .await?
         .describe(sql)
@@ -188,6 +248,12 @@ pub fn query_error(e: &QueryError) -> Response {
         QueryError::Invalid(_) => (StatusCode::BAD_REQUEST, "error"),
         QueryError::Limit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "error"),
         QueryError::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "error"),
+        QueryError::Busy(_) => {
+            let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return r;
+        }
     };
     (
         status,
@@ -243,4 +309,59 @@ fn arrow_stream(r: &QueryResult) -> anyhow::Result<Vec<u8>> {
         w.finish()?;
     }
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_statement_beyond_max_concurrent_is_refused_busy_and_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::default_at(dir.path());
+        let limits = Limits {
+            max_concurrent: 1,
+            ..Limits::default()
+        };
+        let api = SqlApi::new(
+            cfg,
+            Arc::new(Authenticator::new(Default::default()).unwrap()),
+            limits,
+        );
+        let who = Identity::operator();
+        // runs while a permit is free
+        let r = run(&api, &who, "SELECT 1 AS one", QueryPath::Http)
+            .await
+            .unwrap();
+        assert_eq!(r.rows(), 1);
+        // one statement holds the only permit: the next is refused, not queued for ever
+        let held = Arc::clone(&api.running).acquire_owned().await.unwrap();
+        let err = run(&api, &who, "SELECT 2", QueryPath::Http)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, QueryError::Busy(m) if m.contains("max_concurrent")),
+            "{err:?}"
+        );
+        let status = query_error(&err).status();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        drop(held);
+        assert!(run(&api, &who, "SELECT 3", QueryPath::Http).await.is_ok());
+        let log = auditlake_query::QueryLog::at(dir.path().join("lake/_query_log"));
+        let outcomes: Vec<(String, String)> = log
+            .read_all()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.sql, e.outcome))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("SELECT 1 AS one", "ok"),
+                ("SELECT 2", "refused"),
+                ("SELECT 3", "ok")
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+    }
 }
