@@ -41,6 +41,9 @@ pub struct Authenticator {
     decoy: Account,
     failures: Mutex<Failures>,
     remembered: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    /// Password checks running at once: each takes argon2's 19 MiB and a core, so a burst of
+    /// sign-ins waits here instead of taking the machine's memory.
+    checking: tokio::sync::Semaphore,
 }
 
 #[derive(Default)]
@@ -100,6 +103,7 @@ impl Authenticator {
             decoy,
             failures: Mutex::new(Failures::default()),
             remembered: Mutex::new(HashMap::new()),
+            checking: tokio::sync::Semaphore::new(2),
         })
     }
 
@@ -133,6 +137,11 @@ impl Authenticator {
             .unwrap_or_else(|| self.decoy.clone());
         let known = self.accounts.get(name).is_some();
         let given = password.to_string();
+        let _checking = self
+            .checking
+            .acquire()
+            .await
+            .map_err(|_| Denied::Unauthorized)?;
         let ok =
             tokio::task::spawn_blocking(move || account.verify_password(&given).then_some(account))
                 .await

@@ -14,8 +14,8 @@
 //! - Simple and extended query protocols. The extended protocol describes a statement by
 //!   planning it (nothing runs until Execute). Parameters (`$1`) are not supported.
 //! - Transaction and session statements that clients send on their own (`BEGIN`, `COMMIT`,
-//!   `ROLLBACK`, `SET`, `RESET`, `DISCARD`) are acknowledged and do nothing: the lake is
-//!   read-only and each statement sees the lake as it is.
+//!   `ROLLBACK`, `SET`, `DISCARD`; one statement, as DataFusion's parser reads it) are
+//!   acknowledged and do nothing: the lake is read-only and each statement sees the lake as it is.
 //! - Errors carry SQLSTATEs: 42501 refused, 42601 invalid SQL, 57014 a limit, 53300 too many
 //!   statements at once (`[sql] max_concurrent`), XX000 internal.
 //!
@@ -130,6 +130,10 @@ pub fn tls_acceptor(
     Ok(pgwire::tokio::TlsAcceptor::from(Arc::new(config)))
 }
 
+/// Connections open at once; a further one is closed at once (statements are limited apart,
+/// by `[sql] max_concurrent`).
+const MAX_CONNECTIONS: usize = 64;
+
 /// Serves connections from `listener` until `stop` turns true.
 pub async fn run(
     listener: tokio::net::TcpListener,
@@ -137,13 +141,19 @@ pub async fn run(
     handlers: Arc<PgHandlers>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
+                    let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+                        tracing::warn!(%peer, "PostgreSQL endpoint: {MAX_CONNECTIONS} connections open; refused");
+                        continue;
+                    };
                     let handlers = Arc::clone(&handlers);
                     let tls = tls.clone();
                     tokio::spawn(async move {
+                        let _permit = permit;
                         if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                             tracing::debug!(%peer, error = %e, "PostgreSQL connection ended");
                         }
@@ -250,21 +260,24 @@ fn identity<C: ClientInfo>(api: &SqlApi, client: &C) -> PgWireResult<Identity> {
         .ok_or_else(|| user_error("FATAL", "28000", format!("no account \"{user}\"")))
 }
 
-/// Statements a client sends on its own that change nothing here.
+/// Statements a client sends on its own that change nothing here, recognised by DataFusion's
+/// parser (one statement, of one of these kinds), so that nothing else is acknowledged unrun.
 fn no_op_tag(sql: &str) -> Option<&'static str> {
-    let first = sql
-        .trim_start()
-        .split(|c: char| c.is_whitespace() || c == ';')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_uppercase();
-    match first.as_str() {
-        "BEGIN" | "START" => Some("BEGIN"),
-        "COMMIT" | "END" => Some("COMMIT"),
-        "ROLLBACK" | "ABORT" => Some("ROLLBACK"),
-        "SET" => Some("SET"),
-        "RESET" => Some("RESET"),
-        "DISCARD" => Some("DISCARD ALL"),
+    use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+    use datafusion::sql::sqlparser::ast::Statement;
+    let mut statements = DFParser::parse_sql(sql).ok()?;
+    if statements.len() != 1 {
+        return None;
+    }
+    let DfStatement::Statement(statement) = statements.pop_front()? else {
+        return None;
+    };
+    match *statement {
+        Statement::StartTransaction { .. } => Some("BEGIN"),
+        Statement::Commit { .. } => Some("COMMIT"),
+        Statement::Rollback { .. } => Some("ROLLBACK"),
+        Statement::Set(_) => Some("SET"),
+        Statement::Discard { .. } => Some("DISCARD ALL"),
         _ => None,
     }
 }
@@ -443,5 +456,7 @@ mod tests {
         assert_eq!(no_op_tag("  begin;"), Some("BEGIN"));
         assert_eq!(no_op_tag("SELECT 1"), None);
         assert_eq!(no_op_tag("SETTLE"), None);
+        // several statements are never acknowledged unrun: they go to the guard, which refuses
+        assert_eq!(no_op_tag("SET x = 1; DROP TABLE events"), None);
     }
 }

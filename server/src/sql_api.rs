@@ -237,8 +237,7 @@ async fn session(
         .lake
         .local()
         .map_err(|e| QueryError::Failed(e.to_string()))?;
-    auditlake_alerts::findings_table::register_findings(&engine, lake)
-        .map_err(|e| QueryError::Failed(format!("{e:#}")))?;
+    auditlake_alerts::findings_table::register_findings(&engine, lake);
     engine.user_session(identity, path, &api.limits).await
 }
 

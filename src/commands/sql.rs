@@ -52,7 +52,7 @@ pub fn run(
     let rt = runtime()?;
     rt.block_on(async {
         let engine = Engine::open(&cfg).await?;
-        auditlake_alerts::findings_table::register_findings(&engine, cfg.lake.local()?)?;
+        auditlake_alerts::findings_table::register_findings(&engine, cfg.lake.local()?);
         let session = engine
             .user_session(&identity, QueryPath::Cli, &limits)
             .await?;
