@@ -65,6 +65,11 @@ impl LakeLayout {
     pub fn cursors(&self) -> PathBuf {
         self.ingest_state().join("cursors")
     }
+    /// Held while the directory snapshot is read, changed and replaced (a pull and a push at
+    /// once must not lose each other's change).
+    pub fn directory_lock(&self) -> PathBuf {
+        self.ingest_state().join("DIRECTORY.LOCK")
+    }
     pub fn lock_file(&self) -> PathBuf {
         self.ingest_state().join("LOCK")
     }

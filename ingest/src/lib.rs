@@ -22,7 +22,9 @@ use auditlake_core::{LakeLayout, time};
 use chrono::NaiveDate;
 use serde::Serialize;
 
-pub use directory::{DirectorySummary, load_directory};
+pub use directory::{
+    DeptRow, Directory, DirectorySummary, UserRow, load_directory, read_directory, update_directory,
+};
 pub use normalize::Event;
 pub use sources::file::{Input, InputFormat};
 
@@ -390,14 +392,12 @@ impl LakeWriter {
 
     /// The stored cursor of pull source `name` (`None` before its first commit).
     pub fn cursor(&self, name: &str) -> Result<Option<serde_json::Value>, IngestError> {
-        let path = self.w.layout.cursors().join(format!("{name}.json"));
-        match fs::read(&path) {
-            Ok(b) => Ok(Some(serde_json::from_slice(&b).map_err(|e| {
-                anyhow::anyhow!("{}: damaged cursor ({e})", path.display())
-            })?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        read_cursor(self.w.layout.root(), name)
+    }
+
+    /// The lake's root folder.
+    pub fn root(&self) -> &Path {
+        self.w.layout.root()
     }
 
     /// Sets the cursor of pull source `name` (letters, digits, `_`, `.`, `-`), stored by the next
@@ -586,6 +586,19 @@ fn drop_known_tail<T>(
     items.append(&mut tail);
     keys.append(&mut tail_keys);
     n
+}
+
+/// The committed cursor of pull source `name` in the lake at `root` (`None` before its first
+/// commit). Only the lake's writer moves cursors; a reader sees the last committed value.
+pub fn read_cursor(root: &Path, name: &str) -> Result<Option<serde_json::Value>, IngestError> {
+    let path = LakeLayout::new(root).cursors().join(format!("{name}.json"));
+    match fs::read(&path) {
+        Ok(b) => Ok(Some(serde_json::from_slice(&b).map_err(|e| {
+            anyhow::anyhow!("{}: damaged cursor ({e})", path.display())
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Ingests the inputs, in order, into the lake at `root` (created if needed).

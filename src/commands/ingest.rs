@@ -103,15 +103,7 @@ fn dingtalk(
         }
         Err(e) => return Err(e.into()),
     };
-    let client = auditlake_dingtalk::Client::new(
-        reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?,
-        &dt.oapi_url,
-        Some(&dt.api_url),
-        &dt.app_key,
-        dt.app_secret.resolve()?,
-    );
+    let client = dt.client()?;
     let report = crate::common::runtime()?.block_on(dingtalk::pull_round(
         &mut w,
         &client,

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod serve;
+pub mod stand;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -24,9 +24,33 @@ struct Raw {
     poll_interval: Option<String>,
     #[serde(default)]
     stream: bool,
-    callback: Option<toml::Table>,
+    callback: Option<RawCallback>,
+    /// Directory roles the platform does not tell: user id → `dept_admin` / `app_admin` /
+    /// `system_admin` / `member` (SPEC §8).
+    #[serde(default)]
+    roles: std::collections::BTreeMap<String, String>,
     /// Records per page where an API lets the caller choose (default: each API's maximum).
     page_size: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCallback {
+    token_env: Option<String>,
+    token_file: Option<PathBuf>,
+    aes_key_env: Option<String>,
+    aes_key_file: Option<PathBuf>,
+    owner_key: Option<String>,
+}
+
+/// `[dingtalk.callback]`: the HTTP callback endpoint of `serve` (`POST /dingtalk/callback`).
+#[derive(Debug, Clone)]
+pub struct CallbackConfig {
+    pub token: SecretSource,
+    /// The 43-character EncodingAESKey.
+    pub aes_key: SecretSource,
+    /// Expected at the end of each plaintext (default: the app key).
+    pub owner_key: String,
 }
 
 /// The pull sources SPEC §8 names.
@@ -37,9 +61,6 @@ pub const SOURCES: [&str; 5] = [
     "attendance",
     "directory",
 ];
-
-/// Sources this version pulls; the others are refused with that said, not silently skipped.
-pub const IMPLEMENTED: [&str; 1] = ["file_audit"];
 
 #[derive(Debug, Clone)]
 pub struct DingTalkConfig {
@@ -53,11 +74,25 @@ pub struct DingTalkConfig {
     pub backfill_from: Option<NaiveDate>,
     pub poll_interval: Duration,
     pub stream: bool,
-    pub callback: Option<toml::Table>,
+    pub callback: Option<CallbackConfig>,
+    pub roles: std::collections::BTreeMap<String, String>,
     pub page_size: Option<u32>,
 }
 
 impl DingTalkConfig {
+    /// The DingTalk client of this app (the secret read from its environment variable or file).
+    pub fn client(&self) -> anyhow::Result<auditlake_dingtalk::Client> {
+        Ok(auditlake_dingtalk::Client::new(
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            &self.oapi_url,
+            Some(&self.api_url),
+            &self.app_key,
+            self.app_secret.resolve()?,
+        ))
+    }
+
     /// `[dingtalk]` of `cfg`, or `None` when absent.
     pub fn from_config(cfg: &Config) -> anyhow::Result<Option<DingTalkConfig>> {
         let file = cfg
@@ -95,6 +130,40 @@ impl DingTalkConfig {
                 "config file {file}: [dingtalk] needs app_secret_env (an environment variable's name) or app_secret_file"
             );
         }
+        for (user, role) in &r.roles {
+            if !["system_admin", "dept_admin", "app_admin", "member"].contains(&role.as_str()) {
+                anyhow::bail!(
+                    "config file {file}: [dingtalk] roles: user {user:?}: role {role:?} is not one of system_admin, dept_admin, app_admin, member"
+                );
+            }
+        }
+        let callback = match r.callback {
+            None => None,
+            Some(c) => {
+                let token = SecretSource {
+                    name: "callback token".into(),
+                    env: c.token_env,
+                    file: c.token_file,
+                };
+                let aes_key = SecretSource {
+                    name: "callback aes_key".into(),
+                    env: c.aes_key_env,
+                    file: c.aes_key_file,
+                };
+                for (s, key) in [(&token, "token"), (&aes_key, "aes_key")] {
+                    if !s.is_set() {
+                        anyhow::bail!(
+                            "config file {file}: [dingtalk.callback] needs {key}_env (an environment variable's name) or {key}_file\n  hint: the token and the EncodingAESKey are shown where the callback URL is set in the developer console"
+                        );
+                    }
+                }
+                Some(CallbackConfig {
+                    token,
+                    aes_key,
+                    owner_key: c.owner_key.unwrap_or_else(|| r.app_key.clone()),
+                })
+            }
+        };
         Ok(Some(DingTalkConfig {
             app_key: r.app_key,
             app_secret,
@@ -109,7 +178,8 @@ impl DingTalkConfig {
             backfill_from: r.backfill_from,
             poll_interval,
             stream: r.stream,
-            callback: r.callback,
+            callback,
+            roles: r.roles,
             page_size: r.page_size,
         }))
     }

@@ -5,11 +5,10 @@
 //! The cursor (`dingtalk.file_audit`) is the position after the last stored record; it is committed
 //! with each page's events, so a crash resumes at the first page not stored.
 
-use auditlake_dingtalk::{Api, Client, Request};
+use auditlake_dingtalk::{Api, Request};
 use serde_json::{Map, Value, json};
 
-use super::{PullError, SourceCounts, num, record_of};
-use crate::LakeWriter;
+use super::{PullError, Round, Sink, SourceCounts, num, record_of, text};
 use crate::normalize::Reject;
 
 pub const CURSOR: &str = "dingtalk.file_audit";
@@ -90,20 +89,16 @@ fn list(v: &Value) -> Option<&Vec<Value>> {
         .and_then(Value::as_array)
 }
 
-/// Pulls `[start_ms, end_ms)` page by page, from the stored position when `resume`.
-pub async fn pull(
-    writer: &mut LakeWriter,
-    client: &Client,
-    start_ms: i64,
-    end_ms: i64,
-    page_size: Option<u32>,
-    resume: bool,
-) -> Result<SourceCounts, PullError> {
-    let page = page_size.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+/// Pulls `[start, now)` page by page from the stored position (or the round's one-off window).
+pub async fn pull(sink: &mut dyn Sink, round: &Round<'_>) -> Result<SourceCounts, PullError> {
+    let page = round.cfg.page_size.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+    let (mut start, end_ms, resume) = match round.window {
+        Some((a, b)) => (a, b, false),
+        None => (round.backfill(), round.now, true),
+    };
     let mut counts = SourceCounts::default();
-    let mut start = start_ms;
     let mut next: Option<(i64, String)> = None;
-    if resume && let Some(c) = writer.cursor(CURSOR)? {
+    if resume && let Some(c) = sink.cursor(CURSOR)? {
         if let Some(s) = c["start"].as_i64() {
             start = s;
         }
@@ -121,7 +116,7 @@ pub async fn pull(
                 urlencoding::encode(b)
             ));
         }
-        let reply = client.call(&Request::get(Api::V1, path)).await?;
+        let reply = round.client.call(&Request::get(Api::V1, path)).await?;
         let items = list(&reply).ok_or_else(|| {
             PullError::Shape(format!(
                 "fileAuditLogs: no `list` in the reply: {:.200}",
@@ -129,42 +124,23 @@ pub async fn pull(
             ))
         })?;
         let records: Vec<_> = items.iter().map(|r| record_of(r, map(r))).collect();
-        counts.records += items.len() as u64;
-        let last = items.last().and_then(|r| {
-            Some((
-                num(r.get("gmtCreate"))?,
-                r.get("bizId").map(|b| {
-                    b.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| b.to_string())
-                })?,
-            ))
-        });
-        let mut s = crate::IngestSummary::default();
-        writer.add(
-            "dingtalk:file_audit",
-            "dingtalk file_audit",
-            records.into_iter().map(Ok),
-            &mut s,
-            None,
-        )?;
-        counts.add(&s);
+        let last = items
+            .last()
+            .and_then(|r| Some((num(r.get("gmtCreate"))?, text(r.get("bizId"))?)));
         if let Some(l) = &last {
             next = Some(l.clone());
         }
-        if resume {
+        let cursor = resume.then(|| {
             let (g, b) = next
                 .clone()
                 .map_or((None, None), |(g, b)| (Some(g), Some(b)));
-            writer.set_cursor(
+            (
                 CURSOR,
                 json!({"start": start, "next_gmt_create": g, "next_biz_id": b}),
-            );
-        }
-        let mut done = crate::IngestSummary::default();
-        writer.commit(&mut done)?;
-        counts.written += done.written;
-        counts.duplicates += done.duplicates;
+            )
+        });
+        let c = sink.store("dingtalk:file_audit", records, cursor).await?;
+        counts.add(&c);
         if (items.len() as u32) < page || last.is_none() {
             break;
         }
