@@ -1,6 +1,7 @@
-//! The HTTP routes: `POST /api/v1/events`, `POST /api/v1/sql` (`sql_api`), `GET /healthz`,
-//! `GET /metrics`. Every route authenticates: ingest and operations with bearer tokens (compared
-//! in constant time), SQL with an account (`auth`); no secret ever reaches a log.
+//! The HTTP routes: `POST /api/v1/events`, `POST /api/v1/sql` (`sql_api`), `POST
+//! /dingtalk/callback` (`dingtalk`), `GET /healthz`, `GET /metrics`. Every route authenticates:
+//! ingest and operations with bearer tokens (compared in constant time), SQL with an account
+//! (`auth`), the callback with the platform's signature; no secret ever reaches a log.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -31,12 +32,15 @@ pub struct AppState {
     pub requests: Arc<Semaphore>,
     /// The SQL API: accounts, limits.
     pub sql: Arc<crate::sql_api::SqlApi>,
+    /// `POST /dingtalk/callback`, when `[dingtalk.callback]` is configured.
+    pub callback: Option<crate::dingtalk::Callback>,
 }
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/api/v1/events", post(post_events))
         .route("/api/v1/sql", post(crate::sql_api::post_sql))
+        .route("/dingtalk/callback", post(crate::dingtalk::callback))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -52,7 +56,7 @@ pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-fn busy(message: &str) -> Response {
+pub(crate) fn busy(message: &str) -> Response {
     let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, message);
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -130,6 +134,8 @@ async fn post_events(
         .fetch_add(n as u64, Ordering::Relaxed);
     let (reply, answer) = oneshot::channel();
     let job = Job::Events {
+        source: "api".into(),
+        cursor: None,
         records,
         received,
         reply,

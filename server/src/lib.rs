@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! POST /api/v1/events ─┐                      ┌─► lake (one commit per group of requests)
-//! drop folder ─────────┼─► writer thread ─────┤
-//! (DingTalk, next) ────┘   (LakeWriter, lock) └─► "committed" ─► event rules ─► lifecycle ─► outbox ─► channels
+//! drop folder ─────────┤                      │
+//! DingTalk pulls ──────┼─► writer thread ─────┤
+//! DingTalk pushes ─────┘   (LakeWriter, lock) └─► "committed" ─► event rules ─► lifecycle ─► outbox ─► channels
 //!                                                  state rules on their schedule ──┘
 //! ```
 //!
@@ -25,6 +26,7 @@
 pub mod alerting;
 pub mod auth;
 pub mod config;
+pub mod dingtalk;
 pub mod drop_dir;
 pub mod http;
 pub mod metrics;
@@ -52,6 +54,8 @@ pub struct Server {
     pg_listener: Option<tokio::net::TcpListener>,
     pg_tls: Option<pgwire::tokio::TlsAcceptor>,
     rules: Vec<auditlake_alerts::rules::Rule>,
+    connector: Option<auditlake_ingest::sources::dingtalk::DingTalkConfig>,
+    callback_crypto: Option<auditlake_dingtalk::callback::CallbackCrypto>,
 }
 
 impl Server {
@@ -97,7 +101,18 @@ impl Server {
             Some((cert, key)) => Some(pg::tls_acceptor(cert, key)?),
             None => None,
         };
+        let connector = auditlake_ingest::sources::dingtalk::DingTalkConfig::from_config(&cfg)?;
+        let callback_crypto = match &connector {
+            Some(dt) => dingtalk::callback_crypto(dt)?,
+            None => None,
+        };
+        if let Some(dt) = &connector {
+            // A missing secret should stop the start, not the first pull.
+            dt.app_secret.resolve()?;
+        }
         Ok(Server {
+            connector,
+            callback_crypto,
             pg_tls,
             cfg,
             sql,
@@ -133,6 +148,8 @@ impl Server {
             pg_listener,
             pg_tls,
             rules,
+            connector,
+            callback_crypto,
         } = self;
         let lake = cfg.lake.local()?.to_path_buf();
         let metrics = Arc::new(metrics::Metrics::default());
@@ -186,12 +203,38 @@ impl Server {
         };
         let alert_task = tokio::spawn(alerting.run(committed_rx, stop_rx.clone()));
 
-        if cfg.sections.contains_key("dingtalk") {
-            tracing::warn!(
-                "[dingtalk] is configured, but serve does not run the DingTalk connector yet: \
-                 run `auditlake ingest dingtalk` on a schedule (cron) meanwhile"
+        let sink = dingtalk::ServeSink {
+            lake: lake.clone(),
+            writer: writer_tx.clone(),
+            metrics: metrics.clone(),
+        };
+        let refresh = Arc::new(tokio::sync::Notify::new());
+        let callback = match (&connector, callback_crypto) {
+            (Some(_), Some(crypto)) => Some(dingtalk::Callback {
+                crypto,
+                pushes: Arc::new(dingtalk::Pushes {
+                    sink: sink.clone(),
+                    tz: cfg.timezone,
+                    refresh: refresh.clone(),
+                }),
+            }),
+            _ => None,
+        };
+        let pull_task = connector.map(|dt| {
+            tracing::info!(
+                sources = ?dt.sources,
+                poll_interval_s = dt.poll_interval.as_secs(),
+                callback = callback.is_some(),
+                "DingTalk connector"
             );
-        }
+            tokio::spawn(dingtalk::run_pulls(
+                dt,
+                cfg.timezone,
+                sink,
+                refresh,
+                stop_rx.clone(),
+            ))
+        });
         if server.ingest_tokens.is_empty() {
             tracing::warn!(
                 "no ingest tokens configured ([server] ingest_tokens_env): POST /api/v1/events answers 401 to everyone"
@@ -206,6 +249,7 @@ impl Server {
             queue_events: server.queue_events,
             requests: Arc::new(Semaphore::new(server.max_requests)),
             sql: sql.clone(),
+            callback,
         });
         if sql.auth.accounts().is_empty() {
             tracing::info!("no [[accounts]] configured: POST /api/v1/sql answers 401 to everyone");
@@ -230,7 +274,10 @@ impl Server {
         // No more requests: stop the folder watcher and the rules, then let the writer drain.
         tracing::info!("stopping: requests closed, draining the writer");
         let _ = stop_tx.send(true);
-        for t in [drop_task, compact_task, pg_task].into_iter().flatten() {
+        for t in [drop_task, compact_task, pg_task, pull_task]
+            .into_iter()
+            .flatten()
+        {
             let _ = t.await;
         }
         let _ = alert_task.await;

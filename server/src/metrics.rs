@@ -9,7 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Default)]
 pub struct Metrics {
     /// Events stored, per source (`api`, `drop_dir`).
-    events_in: Mutex<BTreeMap<&'static str, u64>>,
+    events_in: Mutex<BTreeMap<String, u64>>,
+    /// DingTalk: per pull source, the instant (epoch ms) up to which it was last pulled whole,
+    /// and failed rounds; callbacks by outcome.
+    dingtalk_pulled_to: Mutex<BTreeMap<String, i64>>,
+    dingtalk_errors: Mutex<BTreeMap<String, u64>>,
+    callbacks: Mutex<BTreeMap<&'static str, u64>>,
     pub duplicates: AtomicU64,
     pub quarantined: AtomicU64,
     pub commits: AtomicU64,
@@ -37,13 +42,41 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn stored(&self, source: &'static str, events: u64) {
-        *self
-            .events_in
+    pub fn stored(&self, source: &str, events: u64) {
+        let mut m = self.events_in.lock().unwrap_or_else(|e| e.into_inner());
+        match m.get_mut(source) {
+            Some(n) => *n += events,
+            None => {
+                m.insert(source.to_string(), events);
+            }
+        }
+    }
+
+    /// A pull source completed a round up to `to_ms`.
+    pub fn dingtalk_pulled(&self, source: &str, to_ms: i64, _written: u64) {
+        self.dingtalk_pulled_to
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry(source)
-            .or_default() += events;
+            .insert(source.to_string(), to_ms);
+    }
+
+    pub fn dingtalk_error(&self, source: &str) {
+        *self
+            .dingtalk_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(source.to_string())
+            .or_default() += 1;
+    }
+
+    /// A callback `stored`, `refused` (signature, owner key, shape) or `failed` (not stored).
+    pub fn callback(&self, outcome: &'static str) {
+        *self
+            .callbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(outcome)
+            .or_default() += 1;
     }
 
     pub fn batch_latency(&self, d: std::time::Duration) {
@@ -61,6 +94,12 @@ impl Metrics {
         let events = self.events_in.lock().unwrap_or_else(|e| e.into_inner());
         for src in ["api", "drop_dir"] {
             let n = events.get(src).copied().unwrap_or(0);
+            let _ = writeln!(s, "auditlake_events_in_total{{source=\"{src}\"}} {n}");
+        }
+        for (src, n) in events
+            .iter()
+            .filter(|(k, _)| !["api", "drop_dir"].contains(&k.as_str()))
+        {
             let _ = writeln!(s, "auditlake_events_in_total{{source=\"{src}\"}} {n}");
         }
         drop(events);
@@ -182,6 +221,52 @@ impl Metrics {
             "auditlake_signins_refused_total{{reason=\"throttled\"}} {}",
             g(&self.signin_throttled)
         );
+        let now = chrono::Utc::now().timestamp_millis();
+        let pulled = self
+            .dingtalk_pulled_to
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if !pulled.is_empty() {
+            s.push_str("# HELP auditlake_dingtalk_cursor_lag_seconds Time since the instant up to which a DingTalk pull source was last pulled whole.\n");
+            s.push_str("# TYPE auditlake_dingtalk_cursor_lag_seconds gauge\n");
+            for (src, to) in &pulled {
+                let _ = writeln!(
+                    s,
+                    "auditlake_dingtalk_cursor_lag_seconds{{source=\"{src}\"}} {:.3}",
+                    (now - to).max(0) as f64 / 1000.0
+                );
+            }
+        }
+        let errors = self
+            .dingtalk_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        s.push_str("# HELP auditlake_dingtalk_pull_errors_total DingTalk pull rounds that failed, by source.\n");
+        s.push_str("# TYPE auditlake_dingtalk_pull_errors_total counter\n");
+        for (src, n) in &errors {
+            let _ = writeln!(
+                s,
+                "auditlake_dingtalk_pull_errors_total{{source=\"{src}\"}} {n}"
+            );
+        }
+        let cbs = self
+            .callbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        s.push_str(
+            "# HELP auditlake_dingtalk_callbacks_total DingTalk HTTP callbacks, by outcome.\n",
+        );
+        s.push_str("# TYPE auditlake_dingtalk_callbacks_total counter\n");
+        for outcome in ["stored", "refused", "failed"] {
+            let _ = writeln!(
+                s,
+                "auditlake_dingtalk_callbacks_total{{outcome=\"{outcome}\"}} {}",
+                cbs.get(outcome).copied().unwrap_or(0)
+            );
+        }
         s
     }
 }

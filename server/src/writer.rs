@@ -26,8 +26,13 @@ pub struct Counts {
 }
 
 pub enum Job {
-    /// A request's records; answered once they are durable.
+    /// A request's records (or a pulled page's, with its cursor); answered once they are
+    /// durable.
     Events {
+        /// Recorded with refused records, and the `source` of `/metrics`.
+        source: String,
+        /// A pull source's cursor, committed with these records.
+        cursor: Option<(String, serde_json::Value)>,
         records: Vec<Record>,
         received: Instant,
         reply: oneshot::Sender<Result<Counts, String>>,
@@ -148,6 +153,8 @@ fn commit_requests(
     let mut failed: Option<String> = None;
     for job in jobs {
         let Job::Events {
+            source,
+            cursor,
             records,
             received,
             reply,
@@ -157,13 +164,15 @@ fn commit_requests(
         };
         let n = records.len() as u64;
         let mut s = IngestSummary::default();
-        let added = writer.add(
-            "api",
-            "POST /api/v1/events",
-            records.into_iter().map(Ok),
-            &mut s,
-            None,
-        );
+        let name = if source == "api" {
+            "POST /api/v1/events"
+        } else {
+            source.as_str()
+        };
+        let added = writer.add(&source, name, records.into_iter().map(Ok), &mut s, None);
+        if let Some((name, value)) = cursor {
+            writer.set_cursor(&name, value);
+        }
         metrics.queue_depth.fetch_sub(n, Ordering::Relaxed);
         if let Err(e) = added {
             failed.get_or_insert(e.to_string());
@@ -173,7 +182,7 @@ fn commit_requests(
             duplicates: s.duplicates,
             quarantined: s.quarantined,
         };
-        answers.push((counts, received, reply));
+        answers.push((counts, source, received, reply));
     }
     let mut summary = IngestSummary::default();
     if failed.is_none()
@@ -183,17 +192,17 @@ fn commit_requests(
     }
     if let Some(e) = failed {
         tracing::error!(error = %e, "commit failed; the requests are answered 503 and nothing of them is acknowledged");
-        for (_, _, reply) in answers {
+        for (_, _, _, reply) in answers {
             let _ = reply.send(Err(e.clone()));
         }
         return 0;
     }
     note_earliest(earliest, summary.earliest_ts);
-    metrics.stored("api", summary.written);
     metrics
         .commits
         .fetch_add(summary.commits, Ordering::Relaxed);
-    for (counts, received, reply) in answers {
+    for (counts, source, received, reply) in answers {
+        metrics.stored(&source, counts.accepted);
         metrics
             .duplicates
             .fetch_add(counts.duplicates, Ordering::Relaxed);

@@ -29,6 +29,11 @@ impl Drop for Serve {
 
 impl Serve {
     pub fn start(config: &Path) -> Serve {
+        Serve::start_env(config, &[])
+    }
+
+    /// [`Serve::start`] with these environment variables set (secrets read by `*_env` keys).
+    pub fn start_env(config: &Path, env: &[(&str, &str)]) -> Serve {
         let log = config.with_file_name(format!(
             "serve-{}.log",
             std::time::SystemTime::now()
@@ -41,6 +46,7 @@ impl Serve {
             .arg(config)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("AUDITLAKE_TEST_TOKENS", TOKEN)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             // A file, not a pipe: nobody reads the logs while the test runs.
