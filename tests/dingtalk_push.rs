@@ -353,5 +353,22 @@ channels = ["secops", "robot"]
     assert_eq!(q["sign"], expected, "the robot URL's signature");
     let md = body["markdown"]["text"].as_str().unwrap();
     assert!(md.contains("u-leaver"), "{md}");
+    let (_, metrics) = http(serve.addr, "GET", "/metrics", Some(TOKEN), b"").unwrap();
+    let lag: f64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("auditlake_dingtalk_cursor_lag_seconds{source=\"file_audit\"} ")
+        })
+        .unwrap_or_else(|| panic!("no cursor lag for file_audit:\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(
+        (0.0..30.0).contains(&lag),
+        "pulled every second: lag {lag} s"
+    );
+    assert!(
+        metrics.contains("auditlake_events_in_total{source=\"dingtalk:file_audit\"} 1"),
+        "{metrics}"
+    );
     assert_eq!(serve.terminate().code(), Some(0));
 }

@@ -13,6 +13,7 @@
 //!   [`Error::Throttled`]; [`Client::call`] waits and retries them (a pull never skips a page),
 //!   [`Client::call_once`] hands them to the caller (a channel's outbox retries later).
 //!
+//! - **Stream mode**: [`stream`] (open, WebSocket, ping, acknowledgements, reconnects).
 //! - **Signatures**: [`sign`] (the robot's HMAC-SHA256 URL signature), [`callback`] (the HTTP
 //!   callback's SHA-1 signature and AES-256-CBC with 32-byte padding).
 //!
@@ -20,6 +21,7 @@
 
 pub mod callback;
 pub mod sign;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};

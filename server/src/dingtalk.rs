@@ -8,6 +8,8 @@
 //! - Pushes: [`Pushes::handle`] maps a push (`push::map`) and stores it before it is
 //!   acknowledged; a departure updates the directory snapshot at once; a change the push does
 //!   not describe whole (a user added, a department renamed) pulls the directory again.
+//! - Stream mode ([`run_stream`], `stream = true`): the connection of
+//!   `auditlake_dingtalk::stream`, each event through [`Pushes::handle`], acknowledged once stored.
 //! - The callback: signature, AES-256-CBC and owner key checked (`auditlake_dingtalk::callback`)
 //!   before anything is read; a refusal is logged (without the message) and answered 403; the
 //!   encrypted `success` goes back only once what the push carried is stored, within the
@@ -302,6 +304,27 @@ pub async fn run_pulls(
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Keeps the Stream-mode connection (`stream = true`) until `stop`: each event stored through
+/// [`Pushes::handle`] before it is acknowledged.
+pub async fn run_stream(cfg: DingTalkConfig, pushes: Arc<Pushes>, stop: watch::Receiver<bool>) {
+    let client = match cfg.client() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "DingTalk Stream mode cannot start");
+            return;
+        }
+    };
+    auditlake_dingtalk::stream::run(&client, stop, |kind, payload| {
+        let pushes = pushes.clone();
+        async move {
+            let r = pushes.handle(&kind, &payload).await;
+            pushes.sink.metrics.stream_event(r.is_ok());
+            r
+        }
+    })
+    .await;
 }
 
 /// The callback's crypto from `[dingtalk.callback]`, secrets read.

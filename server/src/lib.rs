@@ -209,22 +209,34 @@ impl Server {
             metrics: metrics.clone(),
         };
         let refresh = Arc::new(tokio::sync::Notify::new());
+        let pushes = Arc::new(dingtalk::Pushes {
+            sink: sink.clone(),
+            tz: cfg.timezone,
+            refresh: refresh.clone(),
+        });
         let callback = match (&connector, callback_crypto) {
             (Some(_), Some(crypto)) => Some(dingtalk::Callback {
                 crypto,
-                pushes: Arc::new(dingtalk::Pushes {
-                    sink: sink.clone(),
-                    tz: cfg.timezone,
-                    refresh: refresh.clone(),
-                }),
+                pushes: pushes.clone(),
             }),
             _ => None,
         };
+        let stream_task = connector.as_ref().filter(|dt| dt.stream).map(|dt| {
+            tokio::spawn(dingtalk::run_stream(
+                dt.clone(),
+                pushes.clone(),
+                stop_rx.clone(),
+            ))
+        });
+        // The tasks hold what they need; a sender kept here would keep the writer from ever
+        // seeing the end of its input at shutdown.
+        drop(pushes);
         let pull_task = connector.map(|dt| {
             tracing::info!(
                 sources = ?dt.sources,
                 poll_interval_s = dt.poll_interval.as_secs(),
                 callback = callback.is_some(),
+                stream = dt.stream,
                 "DingTalk connector"
             );
             tokio::spawn(dingtalk::run_pulls(
@@ -274,7 +286,7 @@ impl Server {
         // No more requests: stop the folder watcher and the rules, then let the writer drain.
         tracing::info!("stopping: requests closed, draining the writer");
         let _ = stop_tx.send(true);
-        for t in [drop_task, compact_task, pg_task, pull_task]
+        for t in [drop_task, compact_task, pg_task, pull_task, stream_task]
             .into_iter()
             .flatten()
         {

@@ -15,6 +15,8 @@ pub struct Metrics {
     dingtalk_pulled_to: Mutex<BTreeMap<String, i64>>,
     dingtalk_errors: Mutex<BTreeMap<String, u64>>,
     callbacks: Mutex<BTreeMap<&'static str, u64>>,
+    stream_stored: AtomicU64,
+    stream_failed: AtomicU64,
     pub duplicates: AtomicU64,
     pub quarantined: AtomicU64,
     pub commits: AtomicU64,
@@ -67,6 +69,15 @@ impl Metrics {
             .unwrap_or_else(|e| e.into_inner())
             .entry(source.to_string())
             .or_default() += 1;
+    }
+
+    /// A Stream-mode event stored (or not: acknowledged `LATER`).
+    pub fn stream_event(&self, stored: bool) {
+        if stored {
+            self.stream_stored.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.stream_failed.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// A callback `stored`, `refused` (signature, owner key, shape) or `failed` (not stored).
@@ -265,6 +276,18 @@ impl Metrics {
                 s,
                 "auditlake_dingtalk_callbacks_total{{outcome=\"{outcome}\"}} {}",
                 cbs.get(outcome).copied().unwrap_or(0)
+            );
+        }
+        s.push_str("# HELP auditlake_dingtalk_stream_events_total DingTalk Stream-mode events, stored (acknowledged SUCCESS) or failed (acknowledged LATER).\n");
+        s.push_str("# TYPE auditlake_dingtalk_stream_events_total counter\n");
+        for (outcome, n) in [
+            ("stored", &self.stream_stored),
+            ("failed", &self.stream_failed),
+        ] {
+            let _ = writeln!(
+                s,
+                "auditlake_dingtalk_stream_events_total{{outcome=\"{outcome}\"}} {}",
+                g(n)
             );
         }
         s
