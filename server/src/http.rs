@@ -34,6 +34,8 @@ pub struct AppState {
     pub sql: Arc<crate::sql_api::SqlApi>,
     /// `POST /dingtalk/callback`, when `[dingtalk.callback]` is configured.
     pub callback: Option<crate::dingtalk::Callback>,
+    /// The dashboard's signed-in sessions.
+    pub web: crate::web::Sessions,
 }
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
@@ -41,6 +43,18 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/api/v1/events", post(post_events))
         .route("/api/v1/sql", post(crate::sql_api::post_sql))
         .route("/dingtalk/callback", post(crate::dingtalk::callback))
+        .route(
+            "/api/v1/session",
+            post(crate::web::sign_in)
+                .get(crate::web::session_info)
+                .delete(crate::web::sign_out),
+        )
+        .route("/api/v1/kpis", get(crate::web::kpis))
+        .route("/api/v1/findings", get(crate::web::findings))
+        .route("/api/v1/findings/ack", post(crate::web::acknowledge))
+        .route("/", get(crate::web::asset))
+        .route("/app.js", get(crate::web::asset))
+        .route("/app.css", get(crate::web::asset))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -32,6 +32,7 @@ pub mod http;
 pub mod metrics;
 pub mod pg;
 pub mod sql_api;
+pub mod web;
 pub mod writer;
 
 use std::future::Future;
@@ -262,6 +263,7 @@ impl Server {
             requests: Arc::new(Semaphore::new(server.max_requests)),
             sql: sql.clone(),
             callback,
+            web: Default::default(),
         });
         if sql.auth.accounts().is_empty() {
             tracing::info!("no [[accounts]] configured: POST /api/v1/sql answers 401 to everyone");

@@ -130,21 +130,13 @@ pub async fn post_sql(
     body: Bytes,
 ) -> Response {
     let api = &state.sql;
-    let authz = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let account = match api.auth.header(authz, peer.ip()).await {
+    let (account, via) = match crate::web::caller(&state, &headers, peer.ip(), true).await {
         Ok(a) => a,
-        Err(d) => {
-            let counter = match d {
-                Denied::Unauthorized => &state.metrics.signin_failed,
-                Denied::Throttled(_) => &state.metrics.signin_throttled,
-            };
-            if authz.is_some() {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-            return denied(d);
-        }
+        Err(r) => return r,
+    };
+    let path = match via {
+        crate::web::Via::Cookie => QueryPath::Dashboard,
+        crate::web::Via::Header => QueryPath::Http,
     };
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -176,7 +168,7 @@ pub async fn post_sql(
         .unwrap_or("application/json")
         .to_string();
     let started = std::time::Instant::now();
-    let result = run(api, &Identity::of(&account), &sql, QueryPath::Http).await;
+    let result = run(api, &Identity::of(&account), &sql, path).await;
     let (counter, outcome) = match &result {
         Ok(_) => (&state.metrics.sql_ok, "ok"),
         Err(QueryError::Refused(_)) => (&state.metrics.sql_refused, "refused"),

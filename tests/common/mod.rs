@@ -3,6 +3,7 @@
 
 pub mod serve;
 pub mod stand;
+pub mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

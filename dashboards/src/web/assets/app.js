@@ -1,0 +1,338 @@
+// The auditlake dashboard: a few pages over the public JSON API (/api/v1/...). No framework,
+// no build step, nothing fetched from elsewhere. Every figure comes from the server as the API
+// gives it; this file only lays it out.
+'use strict';
+
+const T = {
+  en: {
+    overview: 'Overview', alerts: 'Alerts', sql: 'SQL console', audit: 'Audit', logout: 'Sign out',
+    signin: 'Sign in', account: 'Account', password: 'Password', this_month: 'This month',
+    last_month: 'Last month', custom: 'Custom', apply: 'Apply', the_sql: 'The SQL that computes it',
+    run: 'Run', download_csv: 'Download CSV', filter_account: 'Account', organisation: 'Whole organisation',
+    rule: 'Rule', key: 'Key', severity: 'Severity', state: 'State', dept: 'Department', fired: 'Fired',
+    summary: 'Summary', acked: 'Acknowledged by', acknowledge: 'Acknowledge', firing: 'firing',
+    resolved: 'resolved', count_firing: 'Firing', count_resolved: 'Resolved', rows: 'rows',
+    no_findings: 'No findings.', bad_login: 'Wrong account name or password.',
+    throttled: 'Too many failed sign-ins; wait and try again.', vs: 'vs', field: 'Field', value: 'Value',
+  },
+  zh: {
+    overview: '總覽', alerts: '警報', sql: 'SQL 查詢', audit: '審計', logout: '登出',
+    signin: '登入', account: '帳號', password: '密碼', this_month: '本月', last_month: '上月',
+    custom: '自訂', apply: '套用', the_sql: '計算此指標的 SQL', run: '執行', download_csv: '下載 CSV',
+    filter_account: '帳號', organisation: '全機構', rule: '規則', key: '鍵', severity: '嚴重程度',
+    state: '狀態', dept: '部門', fired: '觸發時間', summary: '摘要', acked: '確認人',
+    acknowledge: '確認', firing: '觸發中', resolved: '已解除', count_firing: '觸發中',
+    count_resolved: '已解除', rows: '列', no_findings: '沒有警報。', bad_login: '帳號或密碼錯誤。',
+    throttled: '登入失敗次數過多，請稍後再試。', vs: '對比', field: '欄位', value: '數值',
+  },
+};
+
+const state = { me: null, lang: localStorage.getItem('auditlake.lang') || 'en', kpis: null };
+
+const $ = (id) => document.getElementById(id);
+const t = (k) => (T[state.lang] && T[state.lang][k]) || T.en[k] || k;
+const el = (tag, attrs = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of kids) e.append(c);
+  return e;
+};
+
+async function api(method, path, body, accept) {
+  const headers = { Accept: accept || 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && state.me) headers['X-CSRF-Token'] = state.me.csrf;
+  const r = await fetch(path, {
+    method, headers, credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (r.status === 401 && path !== '/api/v1/session') {
+    state.me = null;
+    show('login');
+  }
+  return r;
+}
+
+async function errorText(r) {
+  try { return (await r.json()).error || r.statusText; } catch (_) { return r.statusText; }
+}
+
+function translate() {
+  document.documentElement.lang = state.lang === 'zh' ? 'zh-Hant' : 'en';
+  for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = t(e.dataset.i18n);
+  for (const e of document.querySelectorAll('[data-i18n-placeholder]')) e.placeholder = t(e.dataset.i18nPlaceholder);
+  $('lang').textContent = state.lang === 'zh' ? 'English' : '中文';
+  const org = document.querySelector('#dept option[value=""]');
+  if (org) org.textContent = t('organisation');
+  if (state.kpis) renderTiles();
+}
+
+function show(page) {
+  for (const s of document.querySelectorAll('.page')) s.hidden = s.id !== 'page-' + page;
+  for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === page);
+  const signedIn = !!state.me;
+  $('nav').hidden = !signedIn;
+  $('logout').hidden = !signedIn;
+  $('who').textContent = signedIn ? `${state.me.account} (${state.me.role})` : '';
+  if (signedIn) {
+    for (const a of document.querySelectorAll('#nav a[data-roles]')) {
+      a.hidden = !a.dataset.roles.split(' ').includes(state.me.role);
+    }
+  }
+}
+
+function route() {
+  if (!state.me) return show('login');
+  const page = (location.hash || '#overview').slice(1);
+  const allowed = document.querySelector(`#nav a[data-page="${page}"]`);
+  const p = allowed && !allowed.hidden ? page : 'overview';
+  show(p);
+  if (p === 'overview') loadKpis();
+  if (p === 'alerts') loadAlerts();
+  if (p === 'audit') loadAudit();
+}
+
+// ---- overview ----------------------------------------------------------------------------
+
+const iso = (d) => d.toISOString().slice(0, 10);
+
+function periodFromKind() {
+  const now = new Date();
+  const y = now.getFullYear(), m = now.getMonth();
+  const kind = $('period-kind').value;
+  if (kind === 'this') return [iso(new Date(Date.UTC(y, m, 1))), iso(new Date(Date.UTC(y, m, now.getDate())))];
+  if (kind === 'last') return [iso(new Date(Date.UTC(y, m - 1, 1))), iso(new Date(Date.UTC(y, m, 0)))];
+  return [$('from').value, $('to').value];
+}
+
+async function loadKpis() {
+  const [from, to] = periodFromKind();
+  const q = new URLSearchParams();
+  if (from && to) { q.set('from', from); q.set('to', to); }
+  if ($('dept').value) q.set('dept', $('dept').value);
+  $('overview-error').textContent = '';
+  $('tiles').setAttribute('aria-busy', 'true');
+  const r = await api('GET', '/api/v1/kpis?' + q);
+  $('tiles').removeAttribute('aria-busy');
+  if (!r.ok) { $('overview-error').textContent = await errorText(r); return; }
+  state.kpis = await r.json();
+  $('from').value = state.kpis.period.from;
+  $('to').value = state.kpis.period.to;
+  const sel = $('dept');
+  const chosen = state.kpis.dept || '';
+  sel.replaceChildren();
+  if (state.kpis.organisation) sel.append(el('option', { value: '', text: t('organisation') }));
+  for (const d of state.kpis.departments) {
+    sel.append(el('option', { value: d.dept_id, text: `${d.name || d.dept_id} (${d.dept_id})` }));
+  }
+  sel.value = chosen;
+  renderTiles();
+  document.body.dataset.kpisLoaded = `${state.kpis.period.from}..${state.kpis.period.to}:${chosen}`;
+}
+
+function renderTiles() {
+  const k = state.kpis;
+  $('period-label').textContent = `${k.period.from} – ${k.period.to} (${t('vs')} ${k.previous.from} – ${k.previous.to})`;
+  const tiles = $('tiles');
+  tiles.replaceChildren();
+  for (const kpi of k.kpis) {
+    const ch = kpi.change;
+    const cls = ch && ch.good === true ? 'change good' : ch && ch.good === false ? 'change bad' : 'change';
+    const tile = el('div', { class: 'tile', 'data-kpi': kpi.key, tabindex: '0', onclick: () => drill(kpi) },
+      el('h3', { text: state.lang === 'zh' ? kpi.zh : kpi.en }),
+      el('div', { class: 'value', 'data-value': kpi.value === null ? '' : String(kpi.value), text: kpi.display ?? '—' }),
+      el('div', { class: cls, text: ch ? (state.lang === 'zh' ? ch.zh : ch.en) : '' }));
+    const line = sparkline(kpi.detail && kpi.detail.daily);
+    if (line) tile.append(line);
+    tiles.append(tile);
+  }
+}
+
+// The period's daily series as a sparkline: each day's `value`, or its active share of the
+// headcount, or its first number.
+function sparkline(daily) {
+  if (!Array.isArray(daily) || daily.length < 2) return null;
+  const ys = daily.map((d) => {
+    if (typeof d.value === 'number') return d.value;
+    if (typeof d.active === 'number' && d.headcount) return d.active / d.headcount;
+    const n = Object.values(d).find((v) => typeof v === 'number');
+    return n === undefined ? 0 : n;
+  });
+  const max = Math.max(...ys), min = Math.min(...ys), span = max - min || 1;
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 100 24');
+  svg.setAttribute('class', 'spark');
+  svg.setAttribute('preserveAspectRatio', 'none');
+  const path = document.createElementNS(ns, 'polyline');
+  path.setAttribute('points', ys.map((y, i) => `${(i * 100 / (ys.length - 1)).toFixed(2)},${(22 - 20 * (y - min) / span).toFixed(2)}`).join(' '));
+  path.setAttribute('fill', 'none');
+  path.setAttribute('stroke', '#2f6fae');
+  path.setAttribute('stroke-width', '1.5');
+  path.setAttribute('vector-effect', 'non-scaling-stroke');
+  svg.append(path);
+  return svg;
+}
+
+function bars(obj) {
+  // An inline SVG bar chart of an object's numeric fields (a breakdown).
+  const entries = Object.entries(obj).filter(([, v]) => typeof v === 'number');
+  if (!entries.length) return null;
+  const max = Math.max(...entries.map(([, v]) => Math.abs(v))) || 1;
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  const h = 22 * entries.length;
+  svg.setAttribute('viewBox', `0 0 600 ${h}`);
+  svg.setAttribute('width', '100%');
+  entries.forEach(([k, v], i) => {
+    const text = document.createElementNS(ns, 'text');
+    text.setAttribute('x', '0'); text.setAttribute('y', String(i * 22 + 15));
+    text.setAttribute('font-size', '12'); text.textContent = k;
+    const rect = document.createElementNS(ns, 'rect');
+    rect.setAttribute('x', '160'); rect.setAttribute('y', String(i * 22 + 4));
+    rect.setAttribute('height', '14'); rect.setAttribute('fill', '#2f6fae');
+    rect.setAttribute('width', String(Math.max(1, 380 * Math.abs(v) / max)));
+    const val = document.createElementNS(ns, 'text');
+    val.setAttribute('x', String(170 + 380 * Math.abs(v) / max)); val.setAttribute('y', String(i * 22 + 15));
+    val.setAttribute('font-size', '12'); val.textContent = Number.isInteger(v) ? String(v) : v.toFixed(3);
+    svg.append(text, rect, val);
+  });
+  return svg;
+}
+
+function drill(kpi) {
+  $('drill').hidden = false;
+  $('drill-title').textContent = state.lang === 'zh' ? kpi.zh : kpi.en;
+  const chart = $('drill-chart');
+  chart.replaceChildren();
+  const table = $('drill-fields');
+  table.replaceChildren(el('tr', {}, el('th', { text: t('field') }), el('th', { text: t('value') })));
+  for (const [k, v] of Object.entries(kpi.detail || {})) {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const svg = bars(v);
+      if (svg && !chart.firstChild) chart.append(el('h3', { text: k }), svg);
+    }
+    table.append(el('tr', {}, el('td', { text: k }), el('td', { text: typeof v === 'object' ? JSON.stringify(v) : String(v) })));
+  }
+  $('drill-sql').textContent = kpi.sql || '';
+  $('drill').scrollIntoView();
+}
+
+// ---- alerts ------------------------------------------------------------------------------
+
+async function loadAlerts() {
+  $('alerts-error').textContent = '';
+  const r = await api('GET', '/api/v1/findings');
+  if (!r.ok) { $('alerts-error').textContent = await errorText(r); return; }
+  const data = await r.json();
+  const table = $('alerts-table');
+  table.replaceChildren();
+  if (data.counts) {
+    table.append(el('tr', {}, ...['rule', 'severity', 'count_firing', 'count_resolved'].map((k) => el('th', { text: t(k) }))));
+    for (const c of data.counts) {
+      table.append(el('tr', {}, el('td', { text: c.rule }), el('td', { text: c.severity }),
+        el('td', { text: String(c.firing) }), el('td', { text: String(c.resolved) })));
+    }
+    return;
+  }
+  if (!data.findings.length) { table.append(el('tr', {}, el('td', { text: t('no_findings') }))); return; }
+  table.append(el('tr', {}, ...['rule', 'key', 'severity', 'state', 'dept', 'fired', 'summary', 'acked', ''].map((k) => el('th', { text: k ? t(k) : '' }))));
+  for (const f of data.findings) {
+    const cell = el('td');
+    if (data.can_acknowledge && f.firing && !f.acked_by) {
+      cell.append(el('button', {
+        type: 'button', class: 'ack', 'data-key': f.key, text: t('acknowledge'),
+        onclick: async () => {
+          const a = await api('POST', '/api/v1/findings/ack', { rule: f.rule, key: f.key, comment: 'from the dashboard' });
+          if (!a.ok) { $('alerts-error').textContent = await errorText(a); return; }
+          loadAlerts();
+        },
+      }));
+    }
+    table.append(el('tr', { 'data-rule': f.rule, 'data-key': f.key },
+      el('td', { text: f.rule }), el('td', { text: f.key }), el('td', { text: f.severity }),
+      el('td', { class: f.firing ? 'firing' : '', text: f.firing ? t('firing') : t('resolved') }),
+      el('td', { text: f.dept_id || '' }), el('td', { text: f.fired_at }),
+      el('td', { text: f.summary ?? '' }), el('td', { class: 'acked-by', text: f.acked_by || '' }), cell));
+  }
+}
+
+// ---- SQL console and audit ---------------------------------------------------------------
+
+function grid(table, result) {
+  table.replaceChildren(el('tr', {}, ...result.columns.map((c) => el('th', { text: c.name }))));
+  for (const row of result.rows) {
+    table.append(el('tr', {}, ...result.columns.map((c) => {
+      const v = row[c.name];
+      return el('td', { text: v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v) });
+    })));
+  }
+}
+
+async function runSql(sql, table, errorBox, status) {
+  errorBox.textContent = '';
+  const r = await api('POST', '/api/v1/sql', { sql });
+  if (!r.ok) { errorBox.textContent = await errorText(r); table.replaceChildren(); return; }
+  const result = await r.json();
+  grid(table, result);
+  if (status) status.textContent = `${result.row_count} ${t('rows')}`;
+}
+
+async function downloadCsv() {
+  $('sql-error').textContent = '';
+  const r = await api('POST', '/api/v1/sql', { sql: $('sql-text').value }, 'text/csv');
+  if (!r.ok) { $('sql-error').textContent = await errorText(r); return; }
+  const blob = await r.blob();
+  const a = el('a', { href: URL.createObjectURL(blob), download: 'auditlake-query.csv' });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+function loadAudit() {
+  const who = $('audit-filter').value.replace(/'/g, "''");
+  const where = who ? `WHERE account = '${who}'` : '';
+  runSql(`SELECT seq, at, account, role, path, outcome, rows, duration_ms, sql, error FROM query_log ${where} ORDER BY seq DESC LIMIT 200`,
+    $('audit-table'), $('audit-error'));
+}
+
+// ---- start -------------------------------------------------------------------------------
+
+async function start() {
+  $('lang').addEventListener('click', () => {
+    state.lang = state.lang === 'zh' ? 'en' : 'zh';
+    localStorage.setItem('auditlake.lang', state.lang);
+    translate();
+  });
+  $('login').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    $('login-error').textContent = '';
+    const r = await api('POST', '/api/v1/session', { name: $('login-name').value, password: $('login-password').value });
+    if (!r.ok) { $('login-error').textContent = r.status === 429 ? t('throttled') : t('bad_login'); return; }
+    state.me = await r.json();
+    $('login-password').value = '';
+    route();
+  });
+  $('logout').addEventListener('click', async () => {
+    await api('DELETE', '/api/v1/session');
+    state.me = null;
+    state.kpis = null;
+    show('login');
+  });
+  $('period').addEventListener('submit', (ev) => { ev.preventDefault(); loadKpis(); });
+  $('period-kind').addEventListener('change', () => { if ($('period-kind').value !== 'custom') loadKpis(); });
+  $('sql-run').addEventListener('click', () => runSql($('sql-text').value, $('sql-result'), $('sql-error'), $('sql-status')));
+  $('sql-csv').addEventListener('click', downloadCsv);
+  $('audit-load').addEventListener('click', loadAudit);
+  window.addEventListener('hashchange', route);
+  translate();
+  const r = await api('GET', '/api/v1/session');
+  state.me = r.ok ? await r.json() : null;
+  route();
+}
+
+start();

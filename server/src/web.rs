@@ -1,0 +1,626 @@
+//! The dashboard's sign-in and the JSON API its pages use (the same API scripts use, with a
+//! token or basic auth instead of the cookie).
+//!
+//! - Sessions: `POST /api/v1/session` `{"name", "password"}` checks the account like every
+//!   other path (argon2, failures limited per account and address) and sets the cookie
+//!   `auditlake_session` (`HttpOnly; Secure; SameSite=Strict; Path=/`). The server keeps only
+//!   the SHA-256 of the cookie's value. A session ends at logout (`DELETE /api/v1/session`) or
+//!   after [`IDLE`] without a request. Every state change made with the cookie must carry the
+//!   session's CSRF token in `X-CSRF-Token` (SameSite already stops cross-site posts; the
+//!   token also stops same-site ones).
+//! - `GET /api/v1/kpis?from=&to=&dept=`: the 12 KPIs of a period with their names, their value
+//!   formatted as the monthly report formats it, the change against the period of the same
+//!   length before, and the SQL that computes each. A `dept_admin` gets only their departments.
+//! - `GET /api/v1/findings`: firing and resolved findings as the role may see them (SPEC §10:
+//!   `dept_admin` theirs, `viewer` without summaries, `executive` counts by rule and
+//!   severity); `POST /api/v1/findings/ack` acknowledges one (the same store as the CLI).
+//! - `POST /api/v1/sql` with the cookie runs on the `dashboard` path of the query log.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use auditlake_core::accounts::{Account, Role};
+use auditlake_dashboards::report::kpi as present;
+use auditlake_query::Engine;
+use auditlake_query::kpi::{self, Scope};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{Datelike, NaiveDate};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use subtle::ConstantTimeEq;
+
+use crate::http::{AppState, json_error};
+
+pub const COOKIE: &str = "auditlake_session";
+/// A session ends after this long without a request.
+pub const IDLE: Duration = Duration::from_secs(30 * 60);
+
+struct WebSession {
+    account: Account,
+    csrf: String,
+    last: Instant,
+}
+
+/// Signed-in browser sessions, by the SHA-256 of their cookie.
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, WebSession>>,
+}
+
+fn hash(token: &str) -> String {
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn random_hex() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+impl Sessions {
+    fn create(&self, account: Account) -> (String, String) {
+        let token = random_hex();
+        let csrf = random_hex();
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        m.retain(|_, s| s.last.elapsed() < IDLE);
+        m.insert(
+            hash(&token),
+            WebSession {
+                account,
+                csrf: csrf.clone(),
+                last: Instant::now(),
+            },
+        );
+        (token, csrf)
+    }
+
+    /// The session of `token`, refreshed; `None` when unknown or idle too long.
+    fn get(&self, token: &str) -> Option<(Account, String)> {
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let key = hash(token);
+        let s = m.get_mut(&key)?;
+        if s.last.elapsed() >= IDLE {
+            m.remove(&key);
+            return None;
+        }
+        s.last = Instant::now();
+        Some((s.account.clone(), s.csrf.clone()))
+    }
+
+    fn remove(&self, token: &str) {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&hash(token));
+    }
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// How a caller signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The dashboard's cookie.
+    Cookie,
+    /// Basic auth or an API token.
+    Header,
+}
+
+/// Who is calling: the cookie's session (a state change must carry its CSRF token), else the
+/// `Authorization` header.
+pub async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    addr: IpAddr,
+    changes: bool,
+) -> Result<(Account, Via), Response> {
+    if headers.get(header::AUTHORIZATION).is_none()
+        && let Some(token) = cookie_token(headers)
+    {
+        let Some((account, csrf)) = state.web.get(&token) else {
+            return Err(json_error(
+                StatusCode::UNAUTHORIZED,
+                "the session has ended (signed out, or idle too long): sign in again",
+            ));
+        };
+        if changes {
+            let given = headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !bool::from(given.as_bytes().ct_eq(csrf.as_bytes())) {
+                return Err(json_error(
+                    StatusCode::FORBIDDEN,
+                    "a change made with the session cookie needs the session's X-CSRF-Token",
+                ));
+            }
+        }
+        return Ok((account, Via::Cookie));
+    }
+    let authz = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match state.sql.auth.header(authz, addr).await {
+        Ok(a) => Ok((a, Via::Header)),
+        Err(d) => {
+            if authz.is_some() {
+                let counter = match d {
+                    crate::auth::Denied::Unauthorized => &state.metrics.signin_failed,
+                    crate::auth::Denied::Throttled(_) => &state.metrics.signin_throttled,
+                };
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            let mut r = crate::sql_api::denied(d);
+            // A page's own fetch (not a script, not a navigation) gets no Basic challenge:
+            // the browser would put up its password prompt over the dashboard's sign-in.
+            let from_page = headers
+                .get("sec-fetch-mode")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|m| m != "navigate");
+            if from_page {
+                r.headers_mut().remove(header::WWW_AUTHENTICATE);
+            }
+            Err(r)
+        }
+    }
+}
+
+fn me(account: &Account, csrf: Option<&str>) -> Value {
+    json!({
+        "account": account.name,
+        "role": account.role.to_string(),
+        "departments": account.departments,
+        "csrf": csrf,
+    })
+}
+
+#[derive(serde::Deserialize)]
+pub struct SignIn {
+    name: String,
+    password: String,
+}
+
+pub async fn sign_in(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::Json(body): axum::Json<SignIn>,
+) -> Response {
+    match state
+        .sql
+        .auth
+        .password(&body.name, &body.password, peer.ip())
+        .await
+    {
+        Err(d) => {
+            let counter = match d {
+                crate::auth::Denied::Unauthorized => &state.metrics.signin_failed,
+                crate::auth::Denied::Throttled(_) => &state.metrics.signin_throttled,
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut r = crate::sql_api::denied(d);
+            // No browser prompt: the page shows its own message.
+            r.headers_mut().remove(header::WWW_AUTHENTICATE);
+            r
+        }
+        Ok(account) => {
+            tracing::info!(account = %account.name, role = %account.role, "dashboard sign-in");
+            let (token, csrf) = state.web.create(account.clone());
+            let mut r = (StatusCode::OK, axum::Json(me(&account, Some(&csrf)))).into_response();
+            let cookie = format!("{COOKIE}={token}; HttpOnly; Secure; SameSite=Strict; Path=/");
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                HeaderValue::from_str(&cookie).expect("ascii"),
+            );
+            r
+        }
+    }
+}
+
+pub async fn session_info(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match cookie_token(&headers).and_then(|t| state.web.get(&t)) {
+        Some((account, csrf)) => axum::Json(me(&account, Some(&csrf))).into_response(),
+        None => json_error(StatusCode::UNAUTHORIZED, "not signed in"),
+    }
+}
+
+pub async fn sign_out(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = caller(&state, &headers, peer.ip(), true).await {
+        return r;
+    }
+    if let Some(t) = cookie_token(&headers) {
+        state.web.remove(&t);
+    }
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&format!(
+            "{COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0"
+        ))
+        .expect("ascii"),
+    );
+    r
+}
+
+#[derive(serde::Deserialize)]
+pub struct KpiQuery {
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    dept: Option<String>,
+}
+
+/// The departments `account` may look at (`None`: all of them).
+async fn allowed_departments(
+    engine: &Engine,
+    account: &Account,
+) -> anyhow::Result<Option<Vec<String>>> {
+    if account.role != Role::DeptAdmin {
+        return Ok(None);
+    }
+    let rows = auditlake_query::format::to_json_rows(
+        &engine
+            .sql_readonly("SELECT dept_id, parent_id FROM departments")
+            .await?
+            .batches,
+    )?;
+    let parents: Vec<(String, Option<String>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["dept_id"].as_str().unwrap_or_default().to_string(),
+                r["parent_id"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    Ok(Some(auditlake_query::access::department_closure(
+        &account.departments,
+        &parents,
+    )))
+}
+
+/// The period a change is measured against: the calendar month before a whole month (or a
+/// month to date: the same days of the month before), else the days of the same length just
+/// before.
+fn previous_period(from: NaiveDate, to: NaiveDate) -> (NaiveDate, NaiveDate) {
+    if from.day() == 1 && to.year() == from.year() && to.month() == from.month() {
+        let prev_first = (from - chrono::Duration::days(1))
+            .with_day(1)
+            .expect("day 1");
+        let prev_last = from - chrono::Duration::days(1);
+        let end = prev_first
+            .with_day(to.day())
+            .unwrap_or(prev_last)
+            .min(prev_last);
+        let whole = (to + chrono::Duration::days(1)).month() != to.month();
+        return (prev_first, if whole { prev_last } else { end });
+    }
+    let days = (to - from).num_days() + 1;
+    let prev_to = from - chrono::Duration::days(1);
+    (prev_to - chrono::Duration::days(days - 1), prev_to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::previous_period;
+    use chrono::NaiveDate;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_month_is_compared_with_the_month_before() {
+        assert_eq!(
+            previous_period(d("2026-10-01"), d("2026-10-31")),
+            (d("2026-09-01"), d("2026-09-30"))
+        );
+        assert_eq!(
+            previous_period(d("2026-03-01"), d("2026-03-31")),
+            (d("2026-02-01"), d("2026-02-28"))
+        );
+        // Month to date: the same days of the month before.
+        assert_eq!(
+            previous_period(d("2026-12-01"), d("2026-12-02")),
+            (d("2026-11-01"), d("2026-11-02"))
+        );
+        assert_eq!(
+            previous_period(d("2026-03-01"), d("2026-03-30")),
+            (d("2026-02-01"), d("2026-02-28"))
+        );
+        // Any other span: as many days just before.
+        assert_eq!(
+            previous_period(d("2026-10-05"), d("2026-10-11")),
+            (d("2026-09-28"), d("2026-10-04"))
+        );
+    }
+}
+
+fn this_month(tz: chrono_tz::Tz) -> (NaiveDate, NaiveDate) {
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let first = today.with_day(1).expect("day 1");
+    (first, today)
+}
+
+pub async fn kpis(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<KpiQuery>,
+) -> Response {
+    let (account, _) = match caller(&state, &headers, peer.ip(), false).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let cfg = &state.sql.cfg;
+    let (from, to) = match (q.from, q.to) {
+        (Some(a), Some(b)) => (a, b),
+        _ => this_month(cfg.timezone),
+    };
+    if to < from || (to - from).num_days() > 366 {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "`from` must be on or before `to`, at most a year apart",
+        );
+    }
+    let result = async {
+        let engine = Engine::open(cfg).await?;
+        let allowed = allowed_departments(&engine, &account).await?;
+        let dept = match (&allowed, q.dept.filter(|d| !d.is_empty())) {
+            (None, d) => d,
+            (Some(list), Some(d)) if list.contains(&d) => Some(d),
+            (Some(_), Some(d)) => {
+                return Ok(Err(format!(
+                    "department {d:?} is not one of this account's departments"
+                )));
+            }
+            (Some(list), None) => Some(
+                account
+                    .departments
+                    .first()
+                    .or(list.first())
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        };
+        let scope = match &dept {
+            None => Scope::Organisation,
+            Some(d) => Scope::Department(d.clone()),
+        };
+        let period = auditlake_core::time::Period::new(from, to, cfg.timezone)?;
+        let (prev_from, prev_to) = previous_period(from, to);
+        let prev = auditlake_core::time::Period::new(prev_from, prev_to, cfg.timezone)?;
+        let cur = kpi::compute_scope(&engine, cfg, &period, &scope, &[]).await?;
+        let before = kpi::compute_scope(&engine, cfg, &prev, &scope, &[]).await?;
+        let prev_json = json!({"period": kpi::period_json(cfg, &prev)});
+        let names = present::period_names(&prev_json, &from.format("%Y-%m").to_string());
+        let mut tiles = Vec::new();
+        for m in present::KPIS.iter() {
+            let obj = cur.get(m.key).cloned().unwrap_or(Value::Null);
+            let value = present::field(&obj, "value");
+            let prev_value = before.get(m.key).and_then(|o| present::field(o, "value"));
+            let change = match (value, prev_value) {
+                (Some(c), Some(p)) => {
+                    let ch = present::change(m, c, p, &names);
+                    json!({"previous": p, "delta": ch.delta, "good": ch.good,
+                        "en": ch.clause_en, "zh": ch.clause_zh})
+                }
+                _ => Value::Null,
+            };
+            tiles.push(json!({
+                "key": m.key,
+                "en": m.en,
+                "zh": m.zh,
+                "value": value,
+                "display": value.map(|v| present::format_value(m.kind, v)),
+                "change": change,
+                "detail": obj,
+                "sql": kpi::KPIS.iter().find(|(k, _)| *k == m.key).map(|(_, t)| *t),
+            }));
+        }
+        let depts = auditlake_query::format::to_json_rows(
+            &engine
+                .sql_readonly("SELECT dept_id, name FROM departments ORDER BY dept_id")
+                .await?
+                .batches,
+        )?;
+        let depts: Vec<Value> = depts
+            .into_iter()
+            .filter(|d| {
+                allowed
+                    .as_ref()
+                    .is_none_or(|l| l.iter().any(|x| Some(x.as_str()) == d["dept_id"].as_str()))
+            })
+            .collect();
+        anyhow::Ok(Ok(json!({
+            "period": kpi::period_json(cfg, &period),
+            "previous": kpi::period_json(cfg, &prev),
+            "dept": dept,
+            "departments": depts,
+            "organisation": allowed.is_none(),
+            "kpis": tiles,
+        })))
+    }
+    .await;
+    match result {
+        Ok(Ok(v)) => axum::Json(v).into_response(),
+        Ok(Err(refused)) => json_error(StatusCode::FORBIDDEN, &refused),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "KPIs failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}"))
+        }
+    }
+}
+
+pub async fn findings(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let (account, _) = match caller(&state, &headers, peer.ip(), false).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let cfg = state.sql.cfg.clone();
+    let result = async {
+        let lake = cfg.lake.local()?.to_path_buf();
+        let engine = Engine::open(&cfg).await?;
+        let allowed = allowed_departments(&engine, &account).await?;
+        let store = auditlake_alerts::Store::open(&lake)?;
+        let all = tokio::task::spawn_blocking(move || store.alerts()).await??;
+        let rows: Vec<Value> = all
+            .into_iter()
+            .filter(|a| match &allowed {
+                None => true,
+                Some(l) => a.dept_id.as_ref().is_some_and(|d| l.contains(d)),
+            })
+            .map(|a| {
+                json!({
+                    "rule": a.rule, "key": a.key, "firing": a.firing, "severity": a.severity,
+                    "dept_id": a.dept_id, "fired_at": auditlake_alerts::store::fmt_ts(a.fired_at),
+                    "last_seen": auditlake_alerts::store::fmt_ts(a.last_seen),
+                    "resolved_at": a.resolved_at.map(auditlake_alerts::store::fmt_ts),
+                    "summary": if account.role == Role::Viewer { None } else { Some(a.summary) },
+                    "acked_by": a.acked_by,
+                })
+            })
+            .collect();
+        if account.role == Role::Executive {
+            // Counts by rule and severity only (SPEC §10).
+            let mut counts: std::collections::BTreeMap<(String, String), (u64, u64)> =
+                Default::default();
+            for r in &rows {
+                let k = (
+                    r["rule"].as_str().unwrap_or_default().to_string(),
+                    r["severity"].as_str().unwrap_or_default().to_string(),
+                );
+                let e = counts.entry(k).or_default();
+                if r["firing"] == true {
+                    e.0 += 1;
+                } else {
+                    e.1 += 1;
+                }
+            }
+            let counts: Vec<Value> = counts
+                .into_iter()
+                .map(|((rule, severity), (firing, resolved))| {
+                    json!({"rule": rule, "severity": severity, "firing": firing, "resolved": resolved})
+                })
+                .collect();
+            return anyhow::Ok(json!({"counts": counts}));
+        }
+        anyhow::Ok(json!({"findings": rows, "can_acknowledge": matches!(account.role, Role::Compliance | Role::DeptAdmin)}))
+    }
+    .await;
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct Ack {
+    rule: String,
+    key: String,
+    #[serde(default)]
+    comment: String,
+}
+
+pub async fn acknowledge(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Ack>,
+) -> Response {
+    let (account, _) = match caller(&state, &headers, peer.ip(), true).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if !matches!(account.role, Role::Compliance | Role::DeptAdmin) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            &format!("the role {} may not acknowledge findings", account.role),
+        );
+    }
+    let cfg = state.sql.cfg.clone();
+    let result = async {
+        let lake = cfg.lake.local()?.to_path_buf();
+        let engine = Engine::open(&cfg).await?;
+        let allowed = allowed_departments(&engine, &account).await?;
+        let store = auditlake_alerts::Store::open(&lake)?;
+        let name = account.name.clone();
+        tokio::task::spawn_blocking(move || {
+            let target = store
+                .alerts()?
+                .into_iter()
+                .find(|a| a.rule == body.rule && a.key == body.key);
+            let Some(a) = target else {
+                return anyhow::Ok(Err(StatusCode::NOT_FOUND));
+            };
+            if let Some(l) = &allowed
+                && !a.dept_id.as_ref().is_some_and(|d| l.contains(d))
+            {
+                return Ok(Err(StatusCode::NOT_FOUND));
+            }
+            let done =
+                store.acknowledge(&a.rule, &a.key, &name, &body.comment, chrono::Utc::now())?;
+            Ok(if done {
+                Ok(())
+            } else {
+                Err(StatusCode::CONFLICT)
+            })
+        })
+        .await?
+    }
+    .await;
+    match result {
+        Ok(Ok(())) => axum::Json(json!({"acknowledged": true})).into_response(),
+        Ok(Err(StatusCode::CONFLICT)) => {
+            json_error(StatusCode::CONFLICT, "that finding is not firing")
+        }
+        Ok(Err(s)) => json_error(s, "no such finding for this account"),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+    }
+}
+
+/// The dashboard's files, embedded in the binary.
+pub async fn asset(uri: axum::http::Uri) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    let path = if path.is_empty() { "index.html" } else { path };
+    match auditlake_dashboards::web::asset(path) {
+        Some((mime, bytes)) => (
+            [
+                (header::CONTENT_TYPE, mime),
+                (header::CACHE_CONTROL, "no-cache"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+                ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        None => json_error(StatusCode::NOT_FOUND, "no such page"),
+    }
+}

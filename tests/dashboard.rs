@@ -1,0 +1,487 @@
+//! The web dashboard in a real headless Chromium (WebDriver), served by `auditlake serve` over
+//! the Hong Kong conformance lake, signed in as each role:
+//! - the executive's tiles show exactly the numbers of `auditlake kpi --format json` for the
+//!   same period, the language switch changes the labels, the alerts page shows counts only;
+//! - the department admin sees only their departments (department list, tiles equal to
+//!   `kpi --by dept` for their department, findings);
+//! - compliance acknowledges a finding (the CLI sees it), runs SQL, downloads its CSV and finds
+//!   the dashboard's queries in the audit page;
+//! - the cookie is HttpOnly and SameSite, a change without the CSRF token is refused, and
+//!   signing out ends the session.
+//!
+//! A screenshot of each page is kept in `target/tmp/dashboard/`.
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::serve::*;
+use common::webdriver::Browser;
+use common::*;
+use serde_json::{Value, json};
+
+fn account_hash(password: &str) -> String {
+    let mut child = Command::new(bin())
+        .args(["account", "hash"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn setup() -> (tempfile::TempDir, PathBuf) {
+    let set = conformance_sets()
+        .into_iter()
+        .find(|s| s.ends_with("hk"))
+        .unwrap();
+    let (tmp, cfg, _) = build_lake(&set);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        r#"
+[server]
+ingest_tokens_env = "AUDITLAKE_TEST_TOKENS"
+flush_interval = "1s"
+
+[[accounts]]
+name = "dana"
+role = "dept_admin"
+departments = ["d01"]
+password_hash = "{}"
+
+[[accounts]]
+name = "ed"
+role = "executive"
+password_hash = "{}"
+
+[[accounts]]
+name = "cleo"
+role = "compliance"
+password_hash = "{}"
+"#,
+        account_hash("dana-pw"),
+        account_hash("ed-pw"),
+        account_hash("cleo-pw"),
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    // Findings to look at: the rules replayed at an instant of the month.
+    run(
+        &cfg,
+        &[
+            "alerts",
+            "run",
+            "--once",
+            "--now",
+            "2026-10-22T14:30:00+08:00",
+        ],
+    );
+    (tmp, cfg)
+}
+
+fn shots() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard")
+}
+
+fn sign_in(b: &Browser, base: &str, name: &str, password: &str) {
+    b.goto(base);
+    b.wait_for(
+        "return !document.getElementById('page-login').hidden",
+        "the sign-in form",
+    );
+    b.type_into("#login-name", name);
+    b.type_into("#login-password", password);
+    b.click("#login-submit");
+    b.wait_for("return document.body.dataset.kpisLoaded", "the overview");
+}
+
+/// Shows October 2026 (the conformance month) and waits for its tiles.
+fn october(b: &Browser, dept: &str) {
+    b.js(
+        "document.getElementById('period-kind').value = 'custom';
+         document.getElementById('from').value = '2026-10-01';
+         document.getElementById('to').value = '2026-10-31';
+         document.getElementById('dept').value = arguments[0];
+         document.getElementById('apply').click();",
+        json!([dept]),
+    );
+    b.wait_for(
+        &format!("return document.body.dataset.kpisLoaded === '2026-10-01..2026-10-31:{dept}'"),
+        "October's tiles",
+    );
+}
+
+/// `key → value` of the tiles on the page.
+fn tiles(b: &Browser) -> Value {
+    b.js(
+        "const out = {};
+         for (const t of document.querySelectorAll('.tile')) {
+           const v = t.querySelector('.value').dataset.value;
+           out[t.dataset.kpi] = v === '' ? null : Number(v);
+         }
+         return out;",
+        json!([]),
+    )
+}
+
+/// The same number (JSON writes 1 and 1.0 apart), or both absent.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a.is_null() && b.is_null(),
+    }
+}
+
+fn go(b: &Browser, page: &str) {
+    b.js("location.hash = arguments[0]", json!([page]));
+    b.wait_for(
+        &format!("return !document.getElementById('page-{page}').hidden"),
+        page,
+    );
+}
+
+#[test]
+fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
+    let (tmp, cfg) = setup();
+    let serve = Serve::start(&cfg);
+    let base = format!("http://{}/", serve.addr);
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+
+    // The executive: every tile equals the CLI's figure for October.
+    let cli = run_json(
+        &cfg,
+        &[
+            "kpi",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+            "--format",
+            "json",
+        ],
+    );
+    {
+        let b = Browser::start(&tmp.path().join("profile-ed"), &downloads);
+        sign_in(&b, &base, "ed", "ed-pw");
+        october(&b, "");
+        let shown = tiles(&b);
+        let shown = shown.as_object().unwrap();
+        assert_eq!(shown.len(), 12, "{shown:?}");
+        for (key, v) in shown {
+            assert!(
+                same(v, &cli["kpis"][key]["value"]),
+                "{key}: the tile shows {v}, `auditlake kpi` computes {}",
+                cli["kpis"][key]["value"]
+            );
+        }
+        b.screenshot(&shots().join("executive-overview.png"));
+        // Drill-down: the SQL that produced the figure.
+        b.click(".tile[data-kpi='active_user_rate']");
+        let sql = b.wait_for(
+            "return document.getElementById('drill-sql').textContent",
+            "the drill-down",
+        );
+        assert!(sql.as_str().unwrap().contains("SELECT"), "{sql}");
+        // The language switch changes the labels, and is remembered.
+        let label =
+            "return document.querySelector(\".tile[data-kpi='active_user_rate'] h3\").textContent";
+        assert_eq!(b.js(label, json!([])), "Active user rate");
+        b.click("#lang");
+        assert_eq!(b.js(label, json!([])), "活躍用戶率");
+        assert_eq!(
+            b.js(
+                "return document.querySelector('#nav a[data-page=alerts]').textContent",
+                json!([])
+            ),
+            "警報"
+        );
+        b.screenshot(&shots().join("executive-overview-zh.png"));
+        assert_eq!(
+            b.js("return localStorage.getItem('auditlake.lang')", json!([])),
+            "zh"
+        );
+        b.click("#lang");
+        // Alerts: counts by rule and severity, no finding's details.
+        go(&b, "alerts");
+        let head = b.wait_for(
+            "return document.querySelector('#alerts-table tr') && document.querySelector('#alerts-table tr').innerText",
+            "the alert counts",
+        );
+        assert!(head.as_str().unwrap().contains("Firing"), "{head}");
+        assert_eq!(
+            b.js(
+                "return document.querySelectorAll('#alerts-table .ack').length",
+                json!([])
+            ),
+            0
+        );
+        // No SQL console or audit page for an executive.
+        assert_eq!(
+            b.js(
+                "return document.querySelector('#nav a[data-page=sql]').hidden",
+                json!([])
+            ),
+            true
+        );
+        b.screenshot(&shots().join("executive-alerts.png"));
+    }
+
+    // The department admin: only d01 and its sub-departments, everywhere.
+    let scope: Vec<String> = run_json(
+        &cfg,
+        &[
+            "sql",
+            "SELECT dept_id FROM departments WHERE dept_id = 'd01' OR parent_id = 'd01' ORDER BY dept_id",
+            "--format",
+            "json",
+        ],
+    )
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|r| r["dept_id"].as_str().unwrap().to_string())
+    .collect();
+    let by_dept = run_json(
+        &cfg,
+        &[
+            "kpi",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+            "--by",
+            "dept",
+            "--format",
+            "json",
+        ],
+    );
+    {
+        let b = Browser::start(&tmp.path().join("profile-dana"), &downloads);
+        sign_in(&b, &base, "dana", "dana-pw");
+        october(&b, "d01");
+        let options = b.js(
+            "return [...document.querySelectorAll('#dept option')].map(o => o.value)",
+            json!([]),
+        );
+        let options: Vec<String> = serde_json::from_value(options).unwrap();
+        assert_eq!(
+            options, scope,
+            "only their departments, and no organisation"
+        );
+        let shown = tiles(&b);
+        let d01 = by_dept["departments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["dept_id"] == "d01")
+            .unwrap();
+        for (key, v) in d01["kpis"].as_object().unwrap() {
+            assert!(
+                same(&shown[key], &v["value"]),
+                "{key} for d01: {} shown, {} computed",
+                shown[key],
+                v["value"]
+            );
+        }
+        b.screenshot(&shots().join("dept-admin-overview.png"));
+        // Asking for another department by URL is refused.
+        let other = b.js(
+            "return fetch('/api/v1/kpis?from=2026-10-01&to=2026-10-31&dept=d02').then(r => r.status)",
+            json!([]),
+        );
+        assert_eq!(other, 403);
+        go(&b, "alerts");
+        let depts = b.wait_for(
+            "const rows = [...document.querySelectorAll('#alerts-table tr[data-rule]')];
+             return rows.length ? rows.map(r => r.children[4].textContent) : null",
+            "dana's findings",
+        );
+        for d in depts.as_array().unwrap() {
+            assert!(
+                scope.contains(&d.as_str().unwrap().to_string()),
+                "{d} is not dana's"
+            );
+        }
+        b.screenshot(&shots().join("dept-admin-alerts.png"));
+    }
+
+    // Compliance: acknowledge, SQL, CSV, audit.
+    {
+        let b = Browser::start(&tmp.path().join("profile-cleo"), &downloads);
+        sign_in(&b, &base, "cleo", "cleo-pw");
+        go(&b, "alerts");
+        let key = b.wait_for(
+            "const a = document.querySelector('#alerts-table .ack'); return a && a.dataset.key",
+            "a finding to acknowledge",
+        );
+        let key = key.as_str().unwrap().to_string();
+        b.click(&format!("#alerts-table .ack[data-key='{key}']"));
+        b.wait_for(
+            &format!(
+                "const r = document.querySelector(\"#alerts-table tr[data-key='{key}'] .acked-by\"); return r && r.textContent === 'cleo'"
+            ),
+            "the acknowledgement",
+        );
+        b.screenshot(&shots().join("compliance-alerts.png"));
+        let listed = run_json(&cfg, &["alerts", "list"]);
+        let a = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == key.as_str())
+            .unwrap_or_else(|| panic!("{key} not listed: {listed}"));
+        assert_eq!(
+            a["acked_by"], "cleo",
+            "the CLI sees the acknowledgement: {a}"
+        );
+
+        go(&b, "sql");
+        b.js(
+            "document.getElementById('sql-text').value = arguments[0]",
+            json!(["SELECT action, count(*) AS n FROM events GROUP BY action ORDER BY action"]),
+        );
+        b.click("#sql-run");
+        b.wait_for(
+            "return document.getElementById('sql-status').textContent || document.getElementById('sql-error').textContent",
+            "the result grid",
+        );
+        assert_eq!(
+            b.js(
+                "return document.getElementById('sql-error').textContent",
+                json!([])
+            ),
+            ""
+        );
+        let n = b.js(
+            "return document.querySelectorAll('#sql-result tr').length - 1",
+            json!([]),
+        );
+        let cli_rows = run_json(
+            &cfg,
+            &[
+                "sql",
+                "SELECT action, count(*) AS n FROM events GROUP BY action ORDER BY action",
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(n, cli_rows.as_array().unwrap().len());
+        b.click("#sql-csv");
+        let csv = downloads.join("auditlake-query.csv");
+        let start = Instant::now();
+        while !csv.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no CSV downloaded"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let text = std::fs::read_to_string(&csv).unwrap();
+        assert!(text.starts_with("action,n"), "{text}");
+        assert_eq!(text.lines().count(), cli_rows.as_array().unwrap().len() + 1);
+        b.screenshot(&shots().join("compliance-sql.png"));
+
+        go(&b, "audit");
+        b.click("#audit-load");
+        let paths = b.wait_for(
+            "const rows = [...document.querySelectorAll('#audit-table tr')].slice(1);
+             return rows.length ? rows.map(r => r.children[4].textContent) : null",
+            "the query log",
+        );
+        assert!(
+            paths.as_array().unwrap().iter().any(|p| p == "dashboard"),
+            "the dashboard's queries are logged on its path: {paths}"
+        );
+        b.screenshot(&shots().join("compliance-audit.png"));
+        // Signing out ends the session.
+        b.click("#logout");
+        b.wait_for(
+            "return !document.getElementById('page-login').hidden",
+            "the sign-in form after signing out",
+        );
+        let status = b.js(
+            "return fetch('/api/v1/findings').then(r => r.status)",
+            json!([]),
+        );
+        assert_eq!(status, 401);
+    }
+    assert_eq!(serve.terminate().code(), Some(0));
+}
+
+fn cookie_of(resp: &str) -> String {
+    resp.lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .unwrap_or_else(|| panic!("no cookie: {resp}"))
+        .to_string()
+}
+
+#[test]
+fn the_session_cookie_is_guarded_and_changes_need_the_csrf_token() {
+    let (_tmp, cfg) = setup();
+    let serve = Serve::start(&cfg);
+    let a = serve.addr;
+    let json_h = [("Content-Type", "application/json")];
+    let (status, _) = http_with(
+        a,
+        "POST",
+        "/api/v1/session",
+        &json_h,
+        br#"{"name": "cleo", "password": "wrong"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 401);
+    let (status, resp) = http_with(
+        a,
+        "POST",
+        "/api/v1/session",
+        &json_h,
+        br#"{"name": "cleo", "password": "cleo-pw"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{resp}");
+    let cookie = cookie_of(&resp);
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let csrf = body_json(&resp)["csrf"].as_str().unwrap().to_string();
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let with_cookie = [
+        ("Content-Type", "application/json"),
+        ("Cookie", pair.as_str()),
+    ];
+    // Reading needs no token; a change does.
+    let (status, _) = http_with(a, "GET", "/api/v1/findings", &with_cookie, b"").unwrap();
+    assert_eq!(status, 200);
+    let sql = br#"{"sql": "SELECT 1 AS one"}"#;
+    let (status, resp) = http_with(a, "POST", "/api/v1/sql", &with_cookie, sql).unwrap();
+    assert_eq!(status, 403, "no CSRF token: {resp}");
+    let with_token = [
+        ("Content-Type", "application/json"),
+        ("Cookie", pair.as_str()),
+        ("X-CSRF-Token", csrf.as_str()),
+    ];
+    let (status, resp) = http_with(a, "POST", "/api/v1/sql", &with_token, sql).unwrap();
+    assert_eq!(status, 200, "{resp}");
+    let (status, _) = http_with(a, "DELETE", "/api/v1/session", &with_token, b"").unwrap();
+    assert_eq!(status, 204);
+    let (status, _) = http_with(a, "GET", "/api/v1/findings", &with_cookie, b"").unwrap();
+    assert_eq!(status, 401, "signed out");
+    // The pages themselves: embedded, with a strict content security policy.
+    let (status, page) = http_with(a, "GET", "/", &[], b"").unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("app.js"));
+    assert!(
+        page.to_ascii_lowercase()
+            .contains("content-security-policy: default-src 'self'")
+    );
+    assert_eq!(serve.terminate().code(), Some(0));
+}
