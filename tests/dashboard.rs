@@ -340,6 +340,48 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
             "the CLI sees the acknowledgement: {a}"
         );
 
+        // Silence another finding for 4 hours, with a reason; the CLI lists the silence.
+        let other = b.wait_for(
+            &format!(
+                "const s = [...document.querySelectorAll('#alerts-table .silence')].find(x => x.dataset.key !== '{key}'); return s && s.dataset.key"
+            ),
+            "a second firing finding",
+        );
+        let other = other.as_str().unwrap().to_string();
+        b.click(&format!("#alerts-table .silence[data-key='{other}']"));
+        b.type_into("#silence-comment", "known: the approver is on leave");
+        b.click("#silence-submit");
+        b.wait_for(
+            &format!(
+                "return [...document.querySelectorAll('#silences-table td')].some(td => td.textContent.includes('key={other}'))"
+            ),
+            "the silence in the list",
+        );
+        b.screenshot(&shots().join("compliance-silences.png"));
+        let listed = run_json(&cfg, &["alerts", "silence", "list"]);
+        let s = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                s["matchers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m == &json!(format!("key={other}")))
+            })
+            .unwrap_or_else(|| panic!("the CLI does not list the silence: {listed}"));
+        assert_eq!(s["created_by"], "cleo");
+        assert_eq!(s["comment"], "known: the approver is on leave");
+        assert_eq!(
+            b.js(
+                "return document.getElementById('alerts-deliveries').hidden",
+                json!([])
+            ),
+            false,
+            "compliance sees the deliveries"
+        );
+
         go(&b, "sql");
         b.js(
             "document.getElementById('sql-text').value = arguments[0]",

@@ -52,6 +52,11 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/api/v1/kpis", get(crate::web::kpis))
         .route("/api/v1/findings", get(crate::web::findings))
         .route("/api/v1/findings/ack", post(crate::web::acknowledge))
+        .route(
+            "/api/v1/silences",
+            post(crate::web::add_silence).get(crate::web::silences),
+        )
+        .route("/api/v1/deliveries", get(crate::web::deliveries))
         .route("/", get(crate::web::asset))
         .route("/app.js", get(crate::web::asset))
         .route("/app.css", get(crate::web::asset))

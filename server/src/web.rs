@@ -603,6 +603,203 @@ pub async fn acknowledge(
     }
 }
 
+#[derive(serde::Deserialize)]
+pub struct NewSilenceBody {
+    /// `rule=…`, `key=…`, `severity=…`, `dept=…` (`!=` negates, `*` matches anything).
+    matchers: Vec<String>,
+    /// How long, e.g. `4h`, `7d`.
+    duration: String,
+    comment: String,
+}
+
+/// Whether `account` may silence with these matchers: compliance any; a `dept_admin` only
+/// with a `dept=` matcher naming one of their departments exactly (so no other department's
+/// alerts go quiet).
+fn may_silence(
+    account: &Account,
+    matchers: &[auditlake_alerts::Matcher],
+    allowed: &Option<Vec<String>>,
+) -> Result<(), String> {
+    match account.role {
+        Role::Compliance => Ok(()),
+        Role::DeptAdmin => {
+            let ok = matchers.iter().any(|m| {
+                m.field == auditlake_alerts::store::MatchField::Dept
+                    && !m.negate
+                    && !m.value.contains('*')
+                    && allowed.as_ref().is_some_and(|l| l.contains(&m.value))
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err("a department admin's silence needs a `dept=` matcher naming one of their departments".into())
+            }
+        }
+        r => Err(format!("the role {r} may not silence alerts")),
+    }
+}
+
+pub async fn add_silence(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<NewSilenceBody>,
+) -> Response {
+    let (account, _) = match caller(&state, &headers, peer.ip(), true).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let matchers: Result<Vec<_>, _> = body
+        .matchers
+        .iter()
+        .map(|m| auditlake_alerts::Matcher::parse(m))
+        .collect();
+    let matchers = match matchers {
+        Ok(m) if !m.is_empty() => m,
+        Ok(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "a silence needs at least one matcher",
+            );
+        }
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("{e:#}")),
+    };
+    let duration = match auditlake_core::time::parse_duration(&body.duration) {
+        Ok(d) if d > Duration::ZERO && d <= Duration::from_secs(90 * 86_400) => d,
+        Ok(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "`duration` must be more than 0 and at most 90 days",
+            );
+        }
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("`duration`: {e}")),
+    };
+    if body.comment.trim().is_empty() {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "a silence needs a `comment` saying why",
+        );
+    }
+    let cfg = state.sql.cfg.clone();
+    let result = async {
+        let engine = Engine::open(&cfg).await?;
+        let allowed = allowed_departments(&engine, &account).await?;
+        if let Err(why) = may_silence(&account, &matchers, &allowed) {
+            return anyhow::Ok(Err(why));
+        }
+        let store = auditlake_alerts::Store::open(cfg.lake.local()?)?;
+        let now = chrono::Utc::now();
+        let s = store.add_silence(
+            auditlake_alerts::NewSilence {
+                matchers,
+                starts_at: None,
+                ends_at: now + chrono::Duration::from_std(duration)?,
+                created_by: account.name.clone(),
+                comment: body.comment.trim().to_string(),
+            },
+            now,
+        )?;
+        Ok(Ok(
+            json!({"id": s.id, "ends_at": auditlake_alerts::store::fmt_ts(s.ends_at)}),
+        ))
+    }
+    .await;
+    match result {
+        Ok(Ok(v)) => axum::Json(v).into_response(),
+        Ok(Err(why)) => json_error(StatusCode::FORBIDDEN, &why),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+    }
+}
+
+pub async fn silences(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let (account, _) = match caller(&state, &headers, peer.ip(), false).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if !matches!(account.role, Role::Compliance | Role::DeptAdmin) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            &format!("the role {} may not see silences", account.role),
+        );
+    }
+    let cfg = state.sql.cfg.clone();
+    let result = async {
+        let engine = Engine::open(&cfg).await?;
+        let allowed = allowed_departments(&engine, &account).await?;
+        let store = auditlake_alerts::Store::open(cfg.lake.local()?)?;
+        let list = store.list_silences(chrono::Utc::now(), false)?;
+        let rows: Vec<Value> = list
+            .into_iter()
+            .filter(|s| may_silence(&account, &s.matchers, &allowed).is_ok())
+            .map(|s| {
+                json!({
+                    "id": s.id,
+                    "matchers": s.matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+                    "starts_at": auditlake_alerts::store::fmt_ts(s.starts_at),
+                    "ends_at": auditlake_alerts::store::fmt_ts(s.ends_at),
+                    "created_by": s.created_by,
+                    "comment": s.comment,
+                })
+            })
+            .collect();
+        anyhow::Ok(json!({ "silences": rows }))
+    }
+    .await;
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+    }
+}
+
+/// The outbox: each notification's channel and state (`pending` = retrying, `sent`, `dead`),
+/// so an admin sees a robot or mail failure. Compliance only: a digest may carry any
+/// department's findings.
+pub async fn deliveries(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let (account, _) = match caller(&state, &headers, peer.ip(), false).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if account.role != Role::Compliance {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            &format!("the role {} may not see deliveries", account.role),
+        );
+    }
+    let cfg = state.sql.cfg.clone();
+    let result = async {
+        let store = auditlake_alerts::Store::open(cfg.lake.local()?)?;
+        let rows: Vec<Value> = tokio::task::spawn_blocking(move || store.outbox())
+            .await??
+            .into_iter()
+            .rev()
+            .take(200)
+            .map(|o| {
+                json!({
+                    "id": o.id, "channel": o.channel, "state": o.state, "attempts": o.attempts,
+                    "created_at": auditlake_alerts::store::fmt_ts(o.created_at),
+                    "sent_at": o.sent_at.map(auditlake_alerts::store::fmt_ts),
+                    "next_attempt_at": auditlake_alerts::store::fmt_ts(o.next_attempt_at),
+                    "last_error": o.last_error,
+                })
+            })
+            .collect();
+        anyhow::Ok(json!({ "deliveries": rows }))
+    }
+    .await;
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+    }
+}
+
 /// The dashboard's files, embedded in the binary.
 pub async fn asset(uri: axum::http::Uri) -> Response {
     let path = uri.path().trim_start_matches('/');

@@ -14,6 +14,9 @@ const T = {
     resolved: 'resolved', count_firing: 'Firing', count_resolved: 'Resolved', rows: 'rows',
     no_findings: 'No findings.', bad_login: 'Wrong account name or password.',
     throttled: 'Too many failed sign-ins; wait and try again.', vs: 'vs', field: 'Field', value: 'Value',
+    silence: 'Silence', silences: 'Silences', deliveries: 'Deliveries', why: 'Why', matchers: 'Matchers',
+    until: 'Until', by: 'By', comment: 'Comment', channel: 'Channel', attempts: 'Attempts',
+    last_error: 'Last error', created: 'Created', sent: 'Sent',
   },
   zh: {
     overview: '總覽', alerts: '警報', sql: 'SQL 查詢', audit: '審計', logout: '登出',
@@ -24,6 +27,9 @@ const T = {
     acknowledge: '確認', firing: '觸發中', resolved: '已解除', count_firing: '觸發中',
     count_resolved: '已解除', rows: '列', no_findings: '沒有警報。', bad_login: '帳號或密碼錯誤。',
     throttled: '登入失敗次數過多，請稍後再試。', vs: '對比', field: '欄位', value: '數值',
+    silence: '靜音', silences: '靜音規則', deliveries: '通知發送', why: '原因', matchers: '條件',
+    until: '直至', by: '建立者', comment: '備註', channel: '渠道', attempts: '嘗試次數',
+    last_error: '最後錯誤', created: '建立時間', sent: '發送時間',
   },
 };
 
@@ -232,6 +238,7 @@ async function loadAlerts() {
   const table = $('alerts-table');
   table.replaceChildren();
   if (data.counts) {
+    loadAlertAdmin(false);
     table.append(el('tr', {}, ...['rule', 'severity', 'count_firing', 'count_resolved'].map((k) => el('th', { text: t(k) }))));
     for (const c of data.counts) {
       table.append(el('tr', {}, el('td', { text: c.rule }), el('td', { text: c.severity }),
@@ -239,6 +246,7 @@ async function loadAlerts() {
     }
     return;
   }
+  loadAlertAdmin(data.can_acknowledge);
   if (!data.findings.length) { table.append(el('tr', {}, el('td', { text: t('no_findings') }))); return; }
   table.append(el('tr', {}, ...['rule', 'key', 'severity', 'state', 'dept', 'fired', 'summary', 'acked', ''].map((k) => el('th', { text: k ? t(k) : '' }))));
   for (const f of data.findings) {
@@ -253,12 +261,69 @@ async function loadAlerts() {
         },
       }));
     }
+    if (data.can_acknowledge && f.firing) {
+      cell.append(el('button', {
+        type: 'button', class: 'silence', 'data-key': f.key, text: t('silence'),
+        onclick: () => {
+          state.silencing = f;
+          $('silence-target').textContent = `${f.rule} ${f.key}`;
+          $('silence-form').hidden = false;
+          $('silence-comment').focus();
+        },
+      }));
+    }
     table.append(el('tr', { 'data-rule': f.rule, 'data-key': f.key },
       el('td', { text: f.rule }), el('td', { text: f.key }), el('td', { text: f.severity }),
       el('td', { class: f.firing ? 'firing' : '', text: f.firing ? t('firing') : t('resolved') }),
       el('td', { text: f.dept_id || '' }), el('td', { text: f.fired_at }),
       el('td', { text: f.summary ?? '' }), el('td', { class: 'acked-by', text: f.acked_by || '' }), cell));
   }
+}
+
+function simpleTable(table, rows, cols) {
+  table.replaceChildren(el('tr', {}, ...cols.map(([, label]) => el('th', { text: t(label) }))));
+  for (const r of rows) {
+    table.append(el('tr', {}, ...cols.map(([k]) => {
+      const v = r[k];
+      return el('td', { text: v === null || v === undefined ? '' : Array.isArray(v) ? v.join(' ') : String(v) });
+    })));
+  }
+}
+
+async function loadAlertAdmin(canAct) {
+  $('alerts-admin').hidden = !canAct;
+  if (canAct) {
+    const r = await api('GET', '/api/v1/silences');
+    if (r.ok) {
+      simpleTable($('silences-table'), (await r.json()).silences,
+        [['matchers', 'matchers'], ['ends_at', 'until'], ['created_by', 'by'], ['comment', 'comment']]);
+    }
+  }
+  const compliance = state.me && state.me.role === 'compliance';
+  $('alerts-deliveries').hidden = !compliance;
+  if (compliance) {
+    const r = await api('GET', '/api/v1/deliveries');
+    if (r.ok) {
+      simpleTable($('deliveries-table'), (await r.json()).deliveries,
+        [['channel', 'channel'], ['state', 'state'], ['attempts', 'attempts'], ['created_at', 'created'], ['sent_at', 'sent'], ['last_error', 'last_error']]);
+    }
+  }
+}
+
+async function submitSilence(ev) {
+  ev.preventDefault();
+  const f = state.silencing;
+  if (!f) return;
+  const matchers = [`rule=${f.rule}`, `key=${f.key}`];
+  if (f.dept_id) matchers.push(`dept=${f.dept_id}`);
+  const r = await api('POST', '/api/v1/silences', {
+    matchers, duration: $('silence-duration').value, comment: $('silence-comment').value,
+  });
+  if (!r.ok) { $('alerts-error').textContent = await errorText(r); return; }
+  $('silence-form').hidden = true;
+  $('silence-comment').value = '';
+  state.silencing = null;
+  loadAlerts();
 }
 
 // ---- SQL console and audit ---------------------------------------------------------------
@@ -328,6 +393,7 @@ async function start() {
   $('sql-run').addEventListener('click', () => runSql($('sql-text').value, $('sql-result'), $('sql-error'), $('sql-status')));
   $('sql-csv').addEventListener('click', downloadCsv);
   $('audit-load').addEventListener('click', loadAudit);
+  $('silence-form').addEventListener('submit', submitSilence);
   window.addEventListener('hashchange', route);
   translate();
   const r = await api('GET', '/api/v1/session');
