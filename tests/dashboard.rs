@@ -295,6 +295,50 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
             json!([]),
         );
         assert_eq!(other, 403);
+        // Behaviour: the heatmap holds every click of the tile; the pending approvals are
+        // exactly those submitted in d01's departments, open over all events (an approval by
+        // someone of another department closes one), as the operator counts them.
+        let clicks = shown["app_click_heatmap"].as_f64().unwrap();
+        go(&b, "behaviour");
+        b.wait_for(
+            "return document.body.dataset.behaviourLoaded",
+            "the behaviour page",
+        );
+        let sum = b.js(
+            "return [...document.querySelectorAll('#heatmap-svg rect')].reduce((a, r) => a + Number(r.dataset.count), 0)",
+            json!([]),
+        );
+        assert_eq!(
+            sum.as_f64().unwrap(),
+            clicks,
+            "the heatmap's cells add up to the tile"
+        );
+        let in_scope = scope
+            .iter()
+            .map(|d| format!("'{d}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let expected = run_json(
+            &cfg,
+            &[
+                "sql",
+                &format!(
+                    "SELECT count(*) AS n FROM events s WHERE s.action = 'approval_submit' \
+                     AND s.user_id IN (SELECT user_id FROM users WHERE dept_id IN ({in_scope})) \
+                     AND NOT EXISTS (SELECT 1 FROM events e WHERE e.target_id = s.target_id \
+                     AND (e.action IN ('approval_reject', 'approval_revoke') \
+                     OR (e.action = 'approval_approve' AND json_bool(e.detail, 'final'))))"
+                ),
+                "--format",
+                "json",
+            ],
+        );
+        let rows = b.js(
+            "return document.querySelectorAll('#pending-table tr[data-instance]').length",
+            json!([]),
+        );
+        assert_eq!(rows, expected[0]["n"], "dana's pending approvals");
+        b.screenshot(&shots().join("dept-admin-behaviour.png"));
         go(&b, "alerts");
         let depts = b.wait_for(
             "const rows = [...document.querySelectorAll('#alerts-table tr[data-rule]')];

@@ -50,7 +50,12 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
                 .delete(crate::web::sign_out),
         )
         .route("/api/v1/kpis", get(crate::web::kpis))
+        .route("/api/v1/kpis/by-dept", get(crate::web::kpis_by_dept))
         .route("/api/v1/findings", get(crate::web::findings))
+        .route(
+            "/api/v1/approvals/pending",
+            get(crate::web::pending_approvals),
+        )
         .route("/api/v1/findings/ack", post(crate::web::acknowledge))
         .route(
             "/api/v1/silences",

@@ -472,6 +472,115 @@ pub async fn kpis(
     }
 }
 
+/// `GET /api/v1/kpis/by-dept?from=&to=`: the per-department KPIs (`auditlake kpi --by dept`),
+/// of the departments the account may look at.
+pub async fn kpis_by_dept(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<KpiQuery>,
+) -> Response {
+    let (account, _) = match caller(&state, &headers, peer.ip(), false).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let cfg = &state.sql.cfg;
+    let (from, to) = match (q.from, q.to) {
+        (Some(a), Some(b)) => (a, b),
+        _ => this_month(cfg.timezone),
+    };
+    if to < from || (to - from).num_days() > 366 {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "`from` must be on or before `to`, at most a year apart",
+        );
+    }
+    let result = async {
+        let engine = Engine::open(cfg).await?;
+        let allowed = allowed_departments(&engine, &account).await?;
+        let period = auditlake_core::time::Period::new(from, to, cfg.timezone)?;
+        let mut out = kpi::compute_by_dept(&engine, cfg, &period).await?;
+        if let (Some(list), Some(depts)) = (&allowed, out["departments"].as_array_mut()) {
+            depts.retain(|d| {
+                d["dept_id"]
+                    .as_str()
+                    .is_some_and(|id| list.iter().any(|x| x == id))
+            });
+        }
+        anyhow::Ok(out)
+    }
+    .await;
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+    }
+}
+
+/// The approval instances still open (submitted, with no final approval, rejection or
+/// revocation), oldest first, with their age in hours. Computed over every event (an approval
+/// by someone of another department still closes an instance), then limited to the submitters
+/// the account may see: a `dept_admin`'s departments; a viewer without the process (it is in
+/// `detail`); an executive not at all (events are refused to the role).
+pub async fn pending_approvals(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let (account, _) = match caller(&state, &headers, peer.ip(), false).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if account.role == Role::Executive {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "role executive may not read table `events` (the KPIs count the pending approvals)",
+        );
+    }
+    let cfg = state.sql.cfg.clone();
+    let result = async {
+        let engine = Engine::open(&cfg).await?;
+        let allowed = allowed_departments(&engine, &account).await?;
+        let rows = auditlake_query::format::to_json_rows(
+            &engine
+                .sql_readonly(
+                    "SELECT s.target_id AS instance, s.user_id, u.dept_id, \
+                       json_str(s.detail, 'process') AS process, \
+                       CAST(s.ts AS VARCHAR) AS submitted, \
+                       round((to_unixtime(now()) - to_unixtime(s.ts)) / 3600.0, 1) AS age_hours \
+                     FROM events s LEFT JOIN users u ON u.user_id = s.user_id \
+                     WHERE s.action = 'approval_submit' \
+                       AND NOT EXISTS (SELECT 1 FROM events e WHERE e.target_id = s.target_id \
+                         AND (e.action IN ('approval_reject', 'approval_revoke') \
+                              OR (e.action = 'approval_approve' AND json_bool(e.detail, 'final')))) \
+                     ORDER BY s.ts, s.target_id",
+                )
+                .await?
+                .batches,
+        )?;
+        let rows: Vec<Value> = rows
+            .into_iter()
+            .filter(|r| match &allowed {
+                None => true,
+                Some(l) => r["dept_id"].as_str().is_some_and(|d| l.iter().any(|x| x == d)),
+            })
+            .take(1000)
+            .map(|mut r| {
+                if account.role == Role::Viewer {
+                    r["process"] = Value::Null;
+                }
+                r["overdue"] = json!(r["age_hours"].as_f64().is_some_and(|h| h > 48.0));
+                r
+            })
+            .collect();
+        anyhow::Ok(json!({ "pending": rows }))
+    }
+    .await;
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+    }
+}
+
 pub async fn findings(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -16,7 +16,11 @@ const T = {
     throttled: 'Too many failed sign-ins; wait and try again.', vs: 'vs', field: 'Field', value: 'Value',
     silence: 'Silence', silences: 'Silences', deliveries: 'Deliveries', why: 'Why', matchers: 'Matchers',
     until: 'Until', by: 'By', comment: 'Comment', channel: 'Channel', attempts: 'Attempts',
-    last_error: 'Last error', created: 'Created', sent: 'Sent',
+    last_error: 'Last error', created: 'Created', sent: 'Sent', behaviour: 'Behaviour',
+    heatmap: 'Module use by local hour', read_latency: 'Message read latency',
+    calendar_by_dept: 'Calendar adoption by department', pending: 'Approvals pending',
+    pending_count: 'pending at the end of the period', instance: 'Instance', submitter: 'Submitted by',
+    process: 'Process', submitted: 'Submitted', age_hours: 'Age (h)',
   },
   zh: {
     overview: '總覽', alerts: '警報', sql: 'SQL 查詢', audit: '審計', logout: '登出',
@@ -29,7 +33,10 @@ const T = {
     throttled: '登入失敗次數過多，請稍後再試。', vs: '對比', field: '欄位', value: '數值',
     silence: '靜音', silences: '靜音規則', deliveries: '通知發送', why: '原因', matchers: '條件',
     until: '直至', by: '建立者', comment: '備註', channel: '渠道', attempts: '嘗試次數',
-    last_error: '最後錯誤', created: '建立時間', sent: '發送時間',
+    last_error: '最後錯誤', created: '建立時間', sent: '發送時間', behaviour: '行為洞察',
+    heatmap: '各模組按本地時段使用', read_latency: '訊息閱讀延遲', calendar_by_dept: '各部門日程使用率',
+    pending: '待審批', pending_count: '期末仍待審批', instance: '審批單', submitter: '提交人',
+    process: '流程', submitted: '提交時間', age_hours: '已等待（小時）',
   },
 };
 
@@ -99,6 +106,7 @@ function route() {
   show(p);
   if (p === 'overview') loadKpis();
   if (p === 'alerts') loadAlerts();
+  if (p === 'behaviour') loadBehaviour();
   if (p === 'audit') loadAudit();
 }
 
@@ -226,6 +234,80 @@ function drill(kpi) {
   }
   $('drill-sql').textContent = kpi.sql || '';
   $('drill').scrollIntoView();
+}
+
+// ---- behaviour ---------------------------------------------------------------------------
+
+const SVG = 'http://www.w3.org/2000/svg';
+function svgEl(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function heatmap(cells) {
+  const apps = [...new Set(cells.map((c) => c.app))].sort();
+  const max = Math.max(1, ...cells.map((c) => c.count));
+  const cw = 18, ch = 18, left = 90;
+  const svg = svgEl('svg', { viewBox: `0 0 ${left + 24 * cw} ${apps.length * ch + 20}`, width: '100%', id: 'heatmap-svg' });
+  apps.forEach((app, i) => {
+    svg.append(svgEl('text', { x: 0, y: i * ch + 13, 'font-size': 11 }, app));
+    for (let h = 0; h < 24; h++) {
+      const c = cells.find((x) => x.app === app && x.hour === h);
+      const n = c ? c.count : 0;
+      const r = svgEl('rect', {
+        x: left + h * cw, y: i * ch, width: cw - 1, height: ch - 1,
+        fill: n ? `rgba(47,111,174,${(0.12 + 0.88 * n / max).toFixed(3)})` : '#eef2f6',
+        'data-app': app, 'data-hour': h, 'data-count': n,
+      });
+      r.append(svgEl('title', {}, `${app} ${h}:00 — ${n}`));
+      svg.append(r);
+    }
+  });
+  for (let h = 0; h < 24; h += 3) svg.append(svgEl('text', { x: left + h * cw, y: apps.length * ch + 14, 'font-size': 10 }, String(h)));
+  return svg;
+}
+
+async function loadBehaviour() {
+  $('behaviour-error').textContent = '';
+  if (!state.kpis) await loadKpis();
+  const k = state.kpis;
+  if (!k) return;
+  $('behaviour-period').textContent = `${k.period.from} – ${k.period.to}`;
+  const get = (key) => (k.kpis.find((x) => x.key === key) || {}).detail || {};
+  $('heatmap').replaceChildren(heatmap(get('app_click_heatmap').cells || []));
+  const buckets = get('message_response_time').read_buckets || {};
+  $('read-latency').replaceChildren(bars(buckets) || el('span', { text: '—' }));
+  const pending = get('approval_completion_rate').pending;
+  $('pending-count').textContent = pending === undefined ? '' : `${pending} ${t('pending_count')}`;
+  const q = new URLSearchParams({ from: k.period.from, to: k.period.to });
+  const r = await api('GET', '/api/v1/kpis/by-dept?' + q);
+  if (r.ok) {
+    const rows = (await r.json()).departments;
+    const shares = {};
+    for (const d of rows) {
+      const v = d.kpis.calendar_adoption_rate && d.kpis.calendar_adoption_rate.value;
+      if (typeof v === 'number') shares[d.name || d.dept_id] = v;
+    }
+    $('calendar-depts').replaceChildren(bars(shares) || el('span', { text: '—' }));
+  } else {
+    $('behaviour-error').textContent = await errorText(r);
+  }
+  // The instances themselves, with their age (not for executives: event-level detail).
+  const table = $('pending-table');
+  table.replaceChildren();
+  if (state.me.role === 'executive') { document.body.dataset.behaviourLoaded = 'yes'; return; }
+  const p = await api('GET', '/api/v1/approvals/pending');
+  if (!p.ok) { $('behaviour-error').textContent = await errorText(p); return; }
+  const res = await p.json();
+  table.append(el('tr', {}, ...['instance', 'submitter', 'process', 'submitted', 'age_hours'].map((c) => el('th', { text: t(c) }))));
+  for (const row of res.pending) {
+    table.append(el('tr', { class: row.overdue ? 'overdue' : '', 'data-instance': row.instance },
+      el('td', { text: row.instance }), el('td', { text: row.user_id || '' }), el('td', { text: row.process || '' }),
+      el('td', { text: row.submitted }), el('td', { text: String(row.age_hours) })));
+  }
+  document.body.dataset.behaviourLoaded = 'yes';
 }
 
 // ---- alerts ------------------------------------------------------------------------------
