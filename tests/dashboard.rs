@@ -229,6 +229,52 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
             true
         );
         b.screenshot(&shots().join("executive-alerts.png"));
+        // Reports: October generated as HTML and PDF, listed, and downloaded; the figures are
+        // the report's own (the same rendering as `auditlake report`).
+        go(&b, "reports");
+        b.js(
+            "document.getElementById('report-month').value = '2026-10';
+             document.getElementById('report-generate').click();",
+            json!([]),
+        );
+        b.wait_for(
+            "return document.querySelector(\"#reports-table tr[data-month='2026-10'] a.report-pdf\")",
+            "the generated report in the list",
+        );
+        b.screenshot(&shots().join("executive-reports.png"));
+        b.click("#reports-table tr[data-month='2026-10'] a.report-html");
+        let file = downloads.join("auditlake-report-2026-10.html");
+        let start = Instant::now();
+        while !file.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no report downloaded"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let html = std::fs::read_to_string(&file).unwrap();
+        let cli_html = tmp.path().join("cli-report.html");
+        run(
+            &cfg,
+            &[
+                "report",
+                "--month",
+                "2026-10",
+                "--out",
+                cli_html.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            html,
+            std::fs::read_to_string(&cli_html).unwrap(),
+            "the dashboard's report is the CLI's report"
+        );
+        let pdf = b.js(
+            "return fetch('/api/v1/reports/2026-10.pdf').then(r => r.arrayBuffer()).then(b => String.fromCharCode(...new Uint8Array(b.slice(0, 5))))",
+            json!([]),
+        );
+        assert_eq!(pdf, "%PDF-");
     }
 
     // The department admin: only d01 and its sub-departments, everywhere.
@@ -295,6 +341,14 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
             json!([]),
         );
         assert_eq!(other, 403);
+        let report = b.js(
+            "return fetch('/api/v1/reports/2026-10.html').then(r => r.status)",
+            json!([]),
+        );
+        assert_eq!(
+            report, 403,
+            "the organisation's report is not a department admin's"
+        );
         // Behaviour: the heatmap holds every click of the tile; the pending approvals are
         // exactly those submitted in d01's departments, open over all events (an approval by
         // someone of another department closes one), as the operator counts them.

@@ -62,6 +62,11 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
             post(crate::web::add_silence).get(crate::web::silences),
         )
         .route("/api/v1/deliveries", get(crate::web::deliveries))
+        .route(
+            "/api/v1/reports",
+            post(crate::web::generate_report).get(crate::web::list_reports),
+        )
+        .route("/api/v1/reports/{file}", get(crate::web::get_report))
         .route("/", get(crate::web::asset))
         .route("/app.js", get(crate::web::asset))
         .route("/app.css", get(crate::web::asset))

@@ -31,6 +31,7 @@ pub mod drop_dir;
 pub mod http;
 pub mod metrics;
 pub mod pg;
+pub mod report;
 pub mod sql_api;
 pub mod web;
 pub mod writer;

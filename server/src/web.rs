@@ -909,6 +909,170 @@ pub async fn deliveries(
     }
 }
 
+/// The refusal when `account` may not read the organisation's reports.
+fn refuse_reports(account: &Account) -> Option<Response> {
+    if account.role == Role::DeptAdmin {
+        return Some(json_error(
+            StatusCode::FORBIDDEN,
+            "the monthly report covers the whole organisation; a department admin reads the overview of their departments",
+        ));
+    }
+    None
+}
+
+#[derive(serde::Deserialize)]
+pub struct NewReport {
+    /// `YYYY-MM`.
+    month: String,
+    /// Also print it to PDF (headless Chromium on the server).
+    #[serde(default)]
+    pdf: bool,
+}
+
+/// `POST /api/v1/reports`: generates a month's report into `<lake>/_reports/` (the same data
+/// and rendering as `auditlake report`).
+pub async fn generate_report(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<NewReport>,
+) -> Response {
+    let (account, _) = match caller(&state, &headers, peer.ip(), true).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if let Some(r) = refuse_reports(&account) {
+        return r;
+    }
+    if crate::report::month_bounds(&body.month).is_err() || body.month.len() != 7 {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "`month` must be YYYY-MM, e.g. 2026-10",
+        );
+    }
+    let cfg = state.sql.cfg.clone();
+    let result = async {
+        let engine = Engine::open(&cfg).await?;
+        let data = crate::report::build(&engine, &cfg, &body.month).await?;
+        let html = auditlake_dashboards::report::render_html(&data);
+        let dir = auditlake_core::LakeLayout::new(cfg.lake.local()?).reports();
+        let month = body.month.clone();
+        let pdf = body.pdf;
+        let files = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+            std::fs::create_dir_all(&dir)?;
+            let out = dir.join(format!("{month}.html"));
+            let tmp = dir.join(format!(".{month}.html.tmp"));
+            std::fs::write(&tmp, html.as_bytes())?;
+            std::fs::rename(&tmp, &out)?;
+            let mut files = vec![format!("{month}.html")];
+            if pdf {
+                auditlake_dashboards::report::write_pdf(&out, &dir.join(format!("{month}.pdf")))?;
+                files.push(format!("{month}.pdf"));
+            }
+            Ok(files)
+        })
+        .await??;
+        tracing::info!(account = %account.name, month = %body.month, ?files, "report generated");
+        anyhow::Ok(json!({"month": body.month, "files": files}))
+    }
+    .await;
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+    }
+}
+
+/// `GET /api/v1/reports`: the reports generated, newest month first.
+pub async fn list_reports(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let (account, _) = match caller(&state, &headers, peer.ip(), false).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if let Some(r) = refuse_reports(&account) {
+        return r;
+    }
+    let dir = match state.sql.cfg.lake.local() {
+        Ok(l) => auditlake_core::LakeLayout::new(l).reports(),
+        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let mut months: std::collections::BTreeMap<String, Value> = Default::default();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((month, ext)) = name.split_once('.') else {
+            continue;
+        };
+        if month.len() != 7 || !["html", "pdf"].contains(&ext) {
+            continue;
+        }
+        let modified = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|t| auditlake_alerts::store::fmt_ts(t.into()));
+        let e = months
+            .entry(month.to_string())
+            .or_insert_with(|| json!({"month": month}));
+        e[ext] = json!(format!("/api/v1/reports/{name}"));
+        if ext == "html" {
+            e["generated_at"] = json!(modified);
+        }
+    }
+    let list: Vec<Value> = months.into_values().rev().collect();
+    axum::Json(json!({ "reports": list })).into_response()
+}
+
+/// `GET /api/v1/reports/{YYYY-MM}.html|.pdf`: a generated report, as a download.
+pub async fn get_report(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    let (account, _) = match caller(&state, &headers, peer.ip(), false).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if let Some(r) = refuse_reports(&account) {
+        return r;
+    }
+    // Only names this server writes: no path can be named.
+    let valid = file.len() >= 11
+        && file.as_bytes()[..7].iter().enumerate().all(|(i, b)| {
+            if i == 4 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    let mime = match file.get(7..) {
+        Some(".html") if valid => "text/html; charset=utf-8",
+        Some(".pdf") if valid => "application/pdf",
+        _ => return json_error(StatusCode::NOT_FOUND, "no such report"),
+    };
+    let path = match state.sql.cfg.lake.local() {
+        Ok(l) => auditlake_core::LakeLayout::new(l).reports().join(&file),
+        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, mime.to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"auditlake-report-{file}\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => json_error(StatusCode::NOT_FOUND, "no such report: generate it first"),
+    }
+}
+
 /// The dashboard's files, embedded in the binary.
 pub async fn asset(uri: axum::http::Uri) -> Response {
     let path = uri.path().trim_start_matches('/');

@@ -20,7 +20,8 @@ const T = {
     heatmap: 'Module use by local hour', read_latency: 'Message read latency',
     calendar_by_dept: 'Calendar adoption by department', pending: 'Approvals pending',
     pending_count: 'pending at the end of the period', instance: 'Instance', submitter: 'Submitted by',
-    process: 'Process', submitted: 'Submitted', age_hours: 'Age (h)',
+    process: 'Process', submitted: 'Submitted', age_hours: 'Age (h)', reports: 'Reports',
+    generate: 'Generate', month: 'Month', generated: 'Generated', generating: 'Generating…',
   },
   zh: {
     overview: '總覽', alerts: '警報', sql: 'SQL 查詢', audit: '審計', logout: '登出',
@@ -36,7 +37,8 @@ const T = {
     last_error: '最後錯誤', created: '建立時間', sent: '發送時間', behaviour: '行為洞察',
     heatmap: '各模組按本地時段使用', read_latency: '訊息閱讀延遲', calendar_by_dept: '各部門日程使用率',
     pending: '待審批', pending_count: '期末仍待審批', instance: '審批單', submitter: '提交人',
-    process: '流程', submitted: '提交時間', age_hours: '已等待（小時）',
+    process: '流程', submitted: '提交時間', age_hours: '已等待（小時）', reports: '報告',
+    generate: '產生', month: '月份', generated: '產生時間', generating: '產生中…',
   },
 };
 
@@ -107,6 +109,7 @@ function route() {
   if (p === 'overview') loadKpis();
   if (p === 'alerts') loadAlerts();
   if (p === 'behaviour') loadBehaviour();
+  if (p === 'reports') loadReports();
   if (p === 'audit') loadAudit();
 }
 
@@ -310,6 +313,37 @@ async function loadBehaviour() {
   document.body.dataset.behaviourLoaded = 'yes';
 }
 
+// ---- reports -----------------------------------------------------------------------------
+
+async function loadReports() {
+  $('reports-error').textContent = '';
+  if (!$('report-month').value) {
+    const d = new Date();
+    d.setDate(0); // the last day of last month
+    $('report-month').value = d.toISOString().slice(0, 7);
+  }
+  const r = await api('GET', '/api/v1/reports');
+  if (!r.ok) { $('reports-error').textContent = await errorText(r); return; }
+  const table = $('reports-table');
+  table.replaceChildren(el('tr', {}, el('th', { text: t('month') }), el('th', { text: t('generated') }), el('th', { text: 'HTML' }), el('th', { text: 'PDF' })));
+  for (const rep of (await r.json()).reports) {
+    const link = (href, label) => (href ? el('a', { href, download: '', class: 'report-' + label.toLowerCase(), text: label }) : el('span', { text: '' }));
+    table.append(el('tr', { 'data-month': rep.month }, el('td', { text: rep.month }), el('td', { text: rep.generated_at || '' }),
+      el('td', {}, link(rep.html, 'HTML')), el('td', {}, link(rep.pdf, 'PDF'))));
+  }
+  document.body.dataset.reportsLoaded = String(Date.now());
+}
+
+async function generateReport(ev) {
+  ev.preventDefault();
+  $('reports-error').textContent = '';
+  $('report-status').textContent = t('generating');
+  const r = await api('POST', '/api/v1/reports', { month: $('report-month').value, pdf: $('report-pdf').checked });
+  $('report-status').textContent = '';
+  if (!r.ok) { $('reports-error').textContent = await errorText(r); return; }
+  loadReports();
+}
+
 // ---- alerts ------------------------------------------------------------------------------
 
 async function loadAlerts() {
@@ -476,6 +510,7 @@ async function start() {
   $('sql-csv').addEventListener('click', downloadCsv);
   $('audit-load').addEventListener('click', loadAudit);
   $('silence-form').addEventListener('submit', submitSilence);
+  $('report-form').addEventListener('submit', generateReport);
   window.addEventListener('hashchange', route);
   translate();
   const r = await api('GET', '/api/v1/session');
