@@ -525,6 +525,33 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
         let text = std::fs::read_to_string(&csv).unwrap();
         assert!(text.starts_with("action,n"), "{text}");
         assert_eq!(text.lines().count(), cli_rows.as_array().unwrap().len() + 1);
+        b.click("#sql-parquet");
+        let parquet = downloads.join("auditlake-query.parquet");
+        let start = Instant::now();
+        while !parquet.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no Parquet downloaded"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let bytes = std::fs::read(&parquet).unwrap();
+        assert!(
+            bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),
+            "a Parquet file"
+        );
+        // The table list offers what the account may query.
+        let tables = b.wait_for(
+            "const t = [...document.querySelectorAll('#sql-columns p')].map(p => p.dataset.table); return t.length ? t : null",
+            "the table list",
+        );
+        for t in ["events", "users", "departments", "findings", "query_log"] {
+            assert!(
+                tables.as_array().unwrap().iter().any(|x| x == t),
+                "{t}: {tables}"
+            );
+        }
         b.screenshot(&shots().join("compliance-sql.png"));
 
         go(&b, "audit");

@@ -94,6 +94,7 @@ impl SqlApi {
 }
 
 const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+const PARQUET: &str = "application/vnd.apache.parquet";
 
 pub fn denied(d: Denied) -> Response {
     match d {
@@ -257,6 +258,8 @@ pub fn query_error(e: &QueryError) -> Response {
 fn respond(r: &QueryResult, accept: &str) -> Response {
     let out = if accept.contains(ARROW_STREAM) {
         arrow_stream(r).map(|b| (ARROW_STREAM, b))
+    } else if accept.contains(PARQUET) {
+        parquet_file(r).map(|b| (PARQUET, b))
     } else if accept.contains("text/csv") {
         render(&r.schema, &r.batches, OutputFormat::Csv)
             .map(|s| ("text/csv; charset=utf-8", s.into_bytes()))
@@ -288,6 +291,23 @@ fn json(r: &QueryResult) -> anyhow::Result<String> {
         "rows": rows,
     })
     .to_string())
+}
+
+/// The result as one Parquet file (zstd), for the console's download.
+fn parquet_file(r: &QueryResult) -> anyhow::Result<Vec<u8>> {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::basic::{Compression, ZstdLevel};
+    use datafusion::parquet::file::properties::WriterProperties;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let mut buf = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut buf, r.schema.clone(), Some(props))?;
+    for b in &r.batches {
+        w.write(b)?;
+    }
+    w.close()?;
+    Ok(buf)
 }
 
 fn arrow_stream(r: &QueryResult) -> anyhow::Result<Vec<u8>> {

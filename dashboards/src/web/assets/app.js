@@ -8,7 +8,7 @@ const T = {
     overview: 'Overview', alerts: 'Alerts', sql: 'SQL console', audit: 'Audit', logout: 'Sign out',
     signin: 'Sign in', account: 'Account', password: 'Password', this_month: 'This month',
     last_month: 'Last month', custom: 'Custom', apply: 'Apply', the_sql: 'The SQL that computes it',
-    run: 'Run', download_csv: 'Download CSV', filter_account: 'Account', organisation: 'Whole organisation',
+    run: 'Run', download_csv: 'Download CSV', download_parquet: 'Download Parquet', tables: 'Tables and columns', filter_account: 'Account', organisation: 'Whole organisation',
     rule: 'Rule', key: 'Key', severity: 'Severity', state: 'State', dept: 'Department', fired: 'Fired',
     summary: 'Summary', acked: 'Acknowledged by', acknowledge: 'Acknowledge', firing: 'firing',
     resolved: 'resolved', count_firing: 'Firing', count_resolved: 'Resolved', rows: 'rows',
@@ -26,7 +26,7 @@ const T = {
   zh: {
     overview: '總覽', alerts: '警報', sql: 'SQL 查詢', audit: '審計', logout: '登出',
     signin: '登入', account: '帳號', password: '密碼', this_month: '本月', last_month: '上月',
-    custom: '自訂', apply: '套用', the_sql: '計算此指標的 SQL', run: '執行', download_csv: '下載 CSV',
+    custom: '自訂', apply: '套用', the_sql: '計算此指標的 SQL', run: '執行', download_csv: '下載 CSV', download_parquet: '下載 Parquet', tables: '資料表與欄位',
     filter_account: '帳號', organisation: '全機構', rule: '規則', key: '鍵', severity: '嚴重程度',
     state: '狀態', dept: '部門', fired: '觸發時間', summary: '摘要', acked: '確認人',
     acknowledge: '確認', firing: '觸發中', resolved: '已解除', count_firing: '觸發中',
@@ -110,6 +110,7 @@ function route() {
   if (p === 'alerts') loadAlerts();
   if (p === 'behaviour') loadBehaviour();
   if (p === 'reports') loadReports();
+  if (p === 'sql') loadColumns();
   if (p === 'audit') loadAudit();
 }
 
@@ -463,15 +464,31 @@ async function runSql(sql, table, errorBox, status) {
   if (status) status.textContent = `${result.row_count} ${t('rows')}`;
 }
 
-async function downloadCsv() {
+async function download(accept, name) {
   $('sql-error').textContent = '';
-  const r = await api('POST', '/api/v1/sql', { sql: $('sql-text').value }, 'text/csv');
+  const r = await api('POST', '/api/v1/sql', { sql: $('sql-text').value }, accept);
   if (!r.ok) { $('sql-error').textContent = await errorText(r); return; }
   const blob = await r.blob();
-  const a = el('a', { href: URL.createObjectURL(blob), download: 'auditlake-query.csv' });
+  const a = el('a', { href: URL.createObjectURL(blob), download: name });
   document.body.append(a);
   a.click();
   a.remove();
+}
+
+// The tables and columns this account may query, from its own session's information_schema
+// (so a refused table is not offered).
+async function loadColumns() {
+  if ($('sql-columns').dataset.loaded === state.me.account) return;
+  const r = await api('POST', '/api/v1/sql', {
+    sql: "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_name, ordinal_position",
+  });
+  if (!r.ok) return;
+  const byTable = {};
+  for (const row of (await r.json()).rows) (byTable[row.table_name] ||= []).push(`${row.column_name} ${row.data_type}`);
+  const box = $('sql-columns');
+  box.replaceChildren(...Object.entries(byTable).map(([table, cols]) =>
+    el('p', { 'data-table': table }, el('b', { text: table }), document.createTextNode(': ' + cols.join(', ')))));
+  box.dataset.loaded = state.me.account;
 }
 
 function loadAudit() {
@@ -507,7 +524,8 @@ async function start() {
   $('period').addEventListener('submit', (ev) => { ev.preventDefault(); loadKpis(); });
   $('period-kind').addEventListener('change', () => { if ($('period-kind').value !== 'custom') loadKpis(); });
   $('sql-run').addEventListener('click', () => runSql($('sql-text').value, $('sql-result'), $('sql-error'), $('sql-status')));
-  $('sql-csv').addEventListener('click', downloadCsv);
+  $('sql-csv').addEventListener('click', () => download('text/csv', 'auditlake-query.csv'));
+  $('sql-parquet').addEventListener('click', () => download('application/vnd.apache.parquet', 'auditlake-query.parquet'));
   $('audit-load').addEventListener('click', loadAudit);
   $('silence-form').addEventListener('submit', submitSilence);
   $('report-form').addEventListener('submit', generateReport);
