@@ -136,6 +136,17 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Waits (30 s at most) for the browser to finish writing a download.
+fn downloaded(path: &std::path::Path, what: &str) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Chromium renames the finished file into place; let it settle.
+    std::thread::sleep(Duration::from_millis(300));
+}
+
 fn go(b: &Browser, page: &str) {
     b.js("location.hash = arguments[0]", json!([page]));
     b.wait_for(
@@ -244,15 +255,7 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
         b.screenshot(&shots().join("executive-reports.png"));
         b.click("#reports-table tr[data-month='2026-10'] a.report-html");
         let file = downloads.join("auditlake-report-2026-10.html");
-        let start = Instant::now();
-        while !file.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "no report downloaded"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_millis(300));
+        downloaded(&file, "no report downloaded");
         let html = std::fs::read_to_string(&file).unwrap();
         let cli_html = tmp.path().join("cli-report.html");
         run(
@@ -513,29 +516,13 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
         assert_eq!(n, cli_rows.as_array().unwrap().len());
         b.click("#sql-csv");
         let csv = downloads.join("auditlake-query.csv");
-        let start = Instant::now();
-        while !csv.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "no CSV downloaded"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_millis(300));
+        downloaded(&csv, "no CSV downloaded");
         let text = std::fs::read_to_string(&csv).unwrap();
         assert!(text.starts_with("action,n"), "{text}");
         assert_eq!(text.lines().count(), cli_rows.as_array().unwrap().len() + 1);
         b.click("#sql-parquet");
         let parquet = downloads.join("auditlake-query.parquet");
-        let start = Instant::now();
-        while !parquet.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "no Parquet downloaded"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_millis(300));
+        downloaded(&parquet, "no Parquet downloaded");
         let bytes = std::fs::read(&parquet).unwrap();
         assert!(
             bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),

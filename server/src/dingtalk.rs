@@ -262,9 +262,8 @@ pub async fn run_pulls(
     let metrics = sink.metrics.clone();
     let mut only: Vec<String> = Vec::new();
     loop {
-        if cfg.sources.is_empty() && only.is_empty() {
-            // Pushes only.
-        } else {
+        // Without sources (pushes only) there is nothing to pull.
+        if !cfg.sources.is_empty() || !only.is_empty() {
             let started = Instant::now();
             let round = connector::pull_round(&mut sink, &client, &cfg, tz, &only, None);
             let report = tokio::select! {
@@ -272,7 +271,7 @@ pub async fn run_pulls(
                 _ = stop.changed() => return,
             };
             for (name, c) in &report.sources {
-                metrics.dingtalk_pulled(name, report.pulled_to[name], c.written);
+                metrics.dingtalk_pulled(name, report.pulled_to[name]);
                 if c.written > 0 || c.quarantined > 0 {
                     tracing::info!(
                         source = name.as_str(),

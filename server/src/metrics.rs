@@ -54,8 +54,17 @@ impl Metrics {
         }
     }
 
+    /// A sign-in refused: wrong credentials, or throttled after too many.
+    pub fn signin_refused(&self, d: &crate::auth::Denied) {
+        let counter = match d {
+            crate::auth::Denied::Unauthorized => &self.signin_failed,
+            crate::auth::Denied::Throttled(_) => &self.signin_throttled,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A pull source completed a round up to `to_ms`.
-    pub fn dingtalk_pulled(&self, source: &str, to_ms: i64, _written: u64) {
+    pub fn dingtalk_pulled(&self, source: &str, to_ms: i64) {
         self.dingtalk_pulled_to
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -162,11 +162,7 @@ pub async fn caller(
         Ok(a) => Ok((a, Via::Header)),
         Err(d) => {
             if authz.is_some() {
-                let counter = match d {
-                    crate::auth::Denied::Unauthorized => &state.metrics.signin_failed,
-                    crate::auth::Denied::Throttled(_) => &state.metrics.signin_throttled,
-                };
-                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                state.metrics.signin_refused(&d);
             }
             let mut r = crate::sql_api::denied(d);
             // A page's own fetch (not a script, not a navigation) gets no Basic challenge:
@@ -210,11 +206,7 @@ pub async fn sign_in(
         .await
     {
         Err(d) => {
-            let counter = match d {
-                crate::auth::Denied::Unauthorized => &state.metrics.signin_failed,
-                crate::auth::Denied::Throttled(_) => &state.metrics.signin_throttled,
-            };
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state.metrics.signin_refused(&d);
             let mut r = crate::sql_api::denied(d);
             // No browser prompt: the page shows its own message.
             r.headers_mut().remove(header::WWW_AUTHENTICATE);
@@ -356,10 +348,19 @@ mod tests {
     }
 }
 
-fn this_month(tz: chrono_tz::Tz) -> (NaiveDate, NaiveDate) {
-    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
-    let first = today.with_day(1).expect("day 1");
-    (first, today)
+impl KpiQuery {
+    /// The local days asked for (default: this month to date); `None` when they do not make
+    /// a period of at most a year.
+    fn days(&self, tz: chrono_tz::Tz) -> Option<(NaiveDate, NaiveDate)> {
+        let (from, to) = match (self.from, self.to) {
+            (Some(a), Some(b)) => (a, b),
+            _ => {
+                let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+                (today.with_day(1).expect("day 1"), today)
+            }
+        };
+        (from <= to && (to - from).num_days() <= 366).then_some((from, to))
+    }
 }
 
 pub async fn kpis(
@@ -373,16 +374,12 @@ pub async fn kpis(
         Err(r) => return r,
     };
     let cfg = &state.sql.cfg;
-    let (from, to) = match (q.from, q.to) {
-        (Some(a), Some(b)) => (a, b),
-        _ => this_month(cfg.timezone),
-    };
-    if to < from || (to - from).num_days() > 366 {
+    let Some((from, to)) = q.days(cfg.timezone) else {
         return json_error(
             StatusCode::BAD_REQUEST,
             "`from` must be on or before `to`, at most a year apart",
         );
-    }
+    };
     let result = async {
         let engine = Engine::open(cfg).await?;
         let allowed = allowed_departments(&engine, &account).await?;
@@ -485,16 +482,12 @@ pub async fn kpis_by_dept(
         Err(r) => return r,
     };
     let cfg = &state.sql.cfg;
-    let (from, to) = match (q.from, q.to) {
-        (Some(a), Some(b)) => (a, b),
-        _ => this_month(cfg.timezone),
-    };
-    if to < from || (to - from).num_days() > 366 {
+    let Some((from, to)) = q.days(cfg.timezone) else {
         return json_error(
             StatusCode::BAD_REQUEST,
             "`from` must be on or before `to`, at most a year apart",
         );
-    }
+    };
     let result = async {
         let engine = Engine::open(cfg).await?;
         let allowed = allowed_departments(&engine, &account).await?;
@@ -510,10 +503,7 @@ pub async fn kpis_by_dept(
         anyhow::Ok(out)
     }
     .await;
-    match result {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
-    }
+    answer(result)
 }
 
 /// The approval instances still open (submitted, with no final approval, rejection or
@@ -575,10 +565,7 @@ pub async fn pending_approvals(
         anyhow::Ok(json!({ "pending": rows }))
     }
     .await;
-    match result {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
-    }
+    answer(result)
 }
 
 pub async fn findings(
@@ -641,10 +628,7 @@ pub async fn findings(
         anyhow::Ok(json!({"findings": rows, "can_acknowledge": matches!(account.role, Role::Compliance | Role::DeptAdmin)}))
     }
     .await;
-    match result {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
-    }
+    answer(result)
 }
 
 #[derive(serde::Deserialize)]
@@ -858,10 +842,7 @@ pub async fn silences(
         anyhow::Ok(json!({ "silences": rows }))
     }
     .await;
-    match result {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
-    }
+    answer(result)
 }
 
 /// The outbox: each notification's channel and state (`pending` = retrying, `sent`, `dead`),
@@ -903,10 +884,7 @@ pub async fn deliveries(
         anyhow::Ok(json!({ "deliveries": rows }))
     }
     .await;
-    match result {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
-    }
+    answer(result)
 }
 
 /// The refusal when `account` may not read the organisation's reports.
@@ -976,10 +954,7 @@ pub async fn generate_report(
         anyhow::Ok(json!({"month": body.month, "files": files}))
     }
     .await;
-    match result {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
-    }
+    answer(result)
 }
 
 /// `GET /api/v1/reports`: the reports generated, newest month first.
@@ -1070,6 +1045,14 @@ pub async fn get_report(
         )
             .into_response(),
         Err(_) => json_error(StatusCode::NOT_FOUND, "no such report: generate it first"),
+    }
+}
+
+/// A handler's value as JSON, or its failure as a 500 naming the cause.
+fn answer(result: anyhow::Result<Value>) -> Response {
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
     }
 }
 
