@@ -370,22 +370,16 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
             clicks,
             "the heatmap's cells add up to the tile"
         );
-        let in_scope = scope
-            .iter()
-            .map(|d| format!("'{d}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        // The list is the selected department's (d01, as the tiles), whoever made the approvals.
         let expected = run_json(
             &cfg,
             &[
                 "sql",
-                &format!(
-                    "SELECT count(*) AS n FROM events s WHERE s.action = 'approval_submit' \
-                     AND s.user_id IN (SELECT user_id FROM users WHERE dept_id IN ({in_scope})) \
+                "SELECT count(*) AS n FROM events s WHERE s.action = 'approval_submit' \
+                     AND s.user_id IN (SELECT user_id FROM users WHERE dept_id = 'd01') \
                      AND NOT EXISTS (SELECT 1 FROM events e WHERE e.target_id = s.target_id \
                      AND (e.action IN ('approval_reject', 'approval_revoke') \
-                     OR (e.action = 'approval_approve' AND json_bool(e.detail, 'final'))))"
-                ),
+                     OR (e.action = 'approval_approve' AND json_bool(e.detail, 'final'))))",
                 "--format",
                 "json",
             ],
@@ -395,6 +389,16 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
             json!([]),
         );
         assert_eq!(rows, expected[0]["n"], "dana's pending approvals");
+        let open = b.js(
+            "return document.getElementById('pending-open').textContent",
+            json!([]),
+        );
+        assert!(
+            open.as_str()
+                .unwrap()
+                .starts_with(&format!("{} ", expected[0]["n"])),
+            "{open}"
+        );
         b.screenshot(&shots().join("dept-admin-behaviour.png"));
         go(&b, "alerts");
         let depts = b.wait_for(
@@ -409,6 +413,29 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
             );
         }
         b.screenshot(&shots().join("dept-admin-alerts.png"));
+        // Another department's finding has no evidence for her, as if it did not exist.
+        let listed = run_json(&cfg, &["alerts", "list"]);
+        if let Some(other) = listed.as_array().unwrap().iter().find(|a| {
+            a["dept_id"]
+                .as_str()
+                .is_some_and(|d| !scope.contains(&d.to_string()))
+        }) {
+            let status = b.js(
+                "return fetch('/api/v1/findings/evidence?' + new URLSearchParams({rule: arguments[0], key: arguments[1]})).then(r => r.status)",
+                json!([other["rule"], other["key"]]),
+            );
+            assert_eq!(status, 404, "{other}");
+            let status = b.js(
+                "return fetch('/api/v1/findings?dept=' + arguments[0]).then(r => r.json()).then(j => j.findings.length)",
+                json!([other["dept_id"]]),
+            );
+            assert_eq!(
+                status, 0,
+                "filtering on another department shows none of it"
+            );
+        } else {
+            panic!("the conformance set has findings outside d01: {listed}");
+        }
     }
 
     // Compliance: acknowledge, SQL, CSV, audit.
@@ -483,6 +510,97 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
             "compliance sees the deliveries"
         );
 
+        // Filters: one rule, firing only; the rows are the CLI's for that rule and state.
+        let all = run_json(&cfg, &["alerts", "list"]);
+        let all = all.as_array().unwrap();
+        let rule = all
+            .iter()
+            .find(|a| a["firing"] == true)
+            .map(|a| a["rule"].as_str().unwrap().to_string())
+            .expect("a firing finding");
+        let mut want: Vec<String> = all
+            .iter()
+            .filter(|a| a["firing"] == true && a["rule"] == rule.as_str())
+            .map(|a| a["key"].as_str().unwrap().to_string())
+            .collect();
+        want.sort();
+        b.js(
+            "document.getElementById('af-rule').value = arguments[0];
+             document.getElementById('af-state').value = 'firing';
+             document.getElementById('af-apply').click();",
+            json!([rule]),
+        );
+        let shown = b.wait_for(
+            &format!(
+                "if (document.body.dataset.alertsLoaded !== 'rule={rule}&state=firing') return null;
+                 return [...document.querySelectorAll('#alerts-table tr[data-rule]')].map(r => [r.dataset.rule, r.dataset.key, r.children[3].textContent]);"
+            ),
+            "the filtered findings",
+        );
+        let mut keys = Vec::new();
+        for r in shown.as_array().unwrap() {
+            assert_eq!(r[0], rule.as_str(), "{r}");
+            assert_eq!(r[2], "firing", "{r}");
+            keys.push(r[1].as_str().unwrap().to_string());
+        }
+        keys.sort();
+        assert_eq!(keys, want, "the page's findings for {rule}, firing");
+        // A time filter before the findings fired shows none of them.
+        b.js(
+            "document.getElementById('af-from').value = '2026-01-01';
+             document.getElementById('af-to').value = '2026-01-31';
+             document.getElementById('af-apply').click();",
+            json!([]),
+        );
+        b.wait_for(
+            "return document.body.dataset.alertsLoaded.includes('to=2026-01-31') && document.getElementById('alerts-count').textContent.startsWith('0 ')",
+            "no findings in January",
+        );
+        b.js(
+            "for (const id of ['af-rule', 'af-state', 'af-from', 'af-to']) document.getElementById(id).value = '';
+             document.getElementById('af-apply').click();",
+            json!([]),
+        );
+        b.wait_for(
+            "return document.body.dataset.alertsLoaded === 'all'",
+            "the unfiltered findings",
+        );
+        // The evidence of a finding: the rows of its last evaluation, as the findings table has them.
+        b.click(&format!("#alerts-table .evidence[data-key='{key}']"));
+        let ev = b.wait_for(
+            "return document.getElementById('evidence').hidden ? null : [...document.querySelectorAll('#evidence-table tr.evidence-row')].map(r => r.children[2].textContent)",
+            "the evidence",
+        );
+        let ev_rule = all
+            .iter()
+            .find(|a| a["key"] == key.as_str())
+            .map(|a| a["rule"].as_str().unwrap().to_string())
+            .unwrap();
+        let n = run_json(
+            &cfg,
+            &[
+                "sql",
+                &format!(
+                    "SELECT count(*) AS n FROM findings WHERE rule = '{ev_rule}' AND key = '{key}' \
+                     AND eval_at = (SELECT max(eval_at) FROM findings WHERE rule = '{ev_rule}' AND key = '{key}')"
+                ),
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(
+            ev.as_array().unwrap().len() as u64,
+            n[0]["n"].as_u64().unwrap()
+        );
+        assert!(
+            ev.as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f.as_str().unwrap().starts_with('{')),
+            "the rule's fields: {ev}"
+        );
+        b.screenshot(&shots().join("compliance-evidence.png"));
+
         go(&b, "sql");
         b.js(
             "document.getElementById('sql-text').value = arguments[0]",
@@ -539,6 +657,15 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
                 "{t}: {tables}"
             );
         }
+        // The account's own history lists the query it ran.
+        b.js(
+            "document.getElementById('sql-history').open = true",
+            json!([]),
+        );
+        b.wait_for(
+            "return [...document.querySelectorAll('#sql-history-list li code')].some(c => c.textContent.startsWith('SELECT action, count(*) AS n FROM events GROUP BY action ORDER BY action'))",
+            "the query in the history",
+        );
         b.screenshot(&shots().join("compliance-sql.png"));
 
         go(&b, "audit");
@@ -552,7 +679,46 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
             paths.as_array().unwrap().iter().any(|p| p == "dashboard"),
             "the dashboard's queries are logged on its path: {paths}"
         );
+        // Filters: this account on the dashboard path, SQL mentioning information_schema.
+        b.js(
+            "document.getElementById('audit-filter').value = 'cleo';
+             document.getElementById('audit-path').value = 'dashboard';
+             document.getElementById('audit-text').value = 'INFORMATION_SCHEMA';
+             delete document.body.dataset.auditLoaded;
+             document.getElementById('audit-load').click();",
+            json!([]),
+        );
+        let rows = b.wait_for(
+            "if (!document.body.dataset.auditLoaded) return null;
+             return [...document.querySelectorAll('#audit-table tr')].slice(1).map(r => [r.children[2].textContent, r.children[4].textContent, r.children[8].textContent]);",
+            "the filtered query log",
+        );
+        assert!(
+            !rows.as_array().unwrap().is_empty(),
+            "the table list's query is logged"
+        );
+        for r in rows.as_array().unwrap() {
+            assert_eq!(r[0], "cleo", "{r}");
+            assert_eq!(r[1], "dashboard", "{r}");
+            assert!(r[2].as_str().unwrap().contains("information_schema"), "{r}");
+        }
         b.screenshot(&shots().join("compliance-audit.png"));
+
+        // A tablet's width: nothing wider than the screen, on the overview and the alerts.
+        b.resize(768, 1024);
+        for page in ["overview", "alerts", "behaviour"] {
+            go(&b, page);
+            std::thread::sleep(Duration::from_millis(500));
+            let (scroll, inner) = (
+                b.js("return document.documentElement.scrollWidth", json!([])),
+                b.js("return window.innerWidth", json!([])),
+            );
+            assert!(
+                scroll.as_u64().unwrap() <= inner.as_u64().unwrap(),
+                "{page} at 768 px is {scroll} px wide"
+            );
+            b.screenshot(&shots().join(format!("tablet-{page}.png")));
+        }
         // Signing out ends the session.
         b.click("#logout");
         b.wait_for(
@@ -636,6 +802,115 @@ fn the_session_cookie_is_guarded_and_changes_need_the_csrf_token() {
     assert!(
         page.to_ascii_lowercase()
             .contains("content-security-policy: default-src 'self'")
+    );
+    assert_eq!(serve.terminate().code(), Some(0));
+}
+
+/// The overview's KPI sets are kept while the lake is unchanged, and recomputed once a commit
+/// changes it: the same answer twice, then the new event counted.
+#[test]
+fn kpi_sets_are_kept_until_the_lake_changes() {
+    let (_tmp, cfg) = setup();
+    let serve = Serve::start(&cfg);
+    let a = serve.addr;
+    let (status, resp) = http_with(
+        a,
+        "POST",
+        "/api/v1/session",
+        &[("Content-Type", "application/json")],
+        br#"{"name": "ed", "password": "ed-pw"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{resp}");
+    let cookie = cookie_of(&resp);
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let kpis = || {
+        let (status, resp) = http_with(
+            a,
+            "GET",
+            "/api/v1/kpis?from=2026-10-01&to=2026-10-31",
+            &[("Cookie", cookie.as_str())],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{resp}");
+        body_json(&resp)
+    };
+    let first = kpis();
+    assert_eq!(first["cached"], false);
+    let second = kpis();
+    assert_eq!(second["cached"], true, "the lake did not change");
+    assert_eq!(first["kpis"], second["kpis"]);
+    let computed_before = run_json(
+        &cfg,
+        &[
+            "kpi",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+            "--format",
+            "json",
+        ],
+    );
+
+    // One more event in October: the next answer is computed again, and equals the CLI's.
+    let user = run_json(
+        &cfg,
+        &[
+            "sql",
+            "SELECT min(user_id) AS u FROM users",
+            "--format",
+            "json",
+        ],
+    )[0]["u"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = format!(
+        r#"{{"event_id":"cache-1","ts":"2026-10-15T09:00:00+08:00","user_id":"{user}","category":"operation","action":"login","app":"web"}}"#
+    );
+    let (status, resp) = http(a, "POST", "/api/v1/events", Some(TOKEN), body.as_bytes()).unwrap();
+    assert_eq!(status, 200, "{resp}");
+    let start = Instant::now();
+    let third = loop {
+        let v = kpis();
+        if v["cached"] == false {
+            break v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never recomputed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let cli = run_json(
+        &cfg,
+        &[
+            "kpi",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+            "--format",
+            "json",
+        ],
+    );
+    assert_ne!(cli, computed_before, "the event changes a KPI");
+    for tile in third["kpis"].as_array().unwrap() {
+        let key = tile["key"].as_str().unwrap();
+        let want = &cli["kpis"][key]["value"];
+        assert!(
+            same(&tile["value"], want),
+            "{key}: {} vs {want}",
+            tile["value"]
+        );
+    }
+    assert_eq!(kpis()["cached"], true);
+    let (_, metrics) = http(a, "GET", "/metrics", Some(TOKEN), b"").unwrap();
+    assert!(
+        metrics.contains("auditlake_kpi_sets_total{source=\"cached\"}"),
+        "{metrics}"
     );
     assert_eq!(serve.terminate().code(), Some(0));
 }

@@ -15,6 +15,7 @@ pub mod lake_store;
 pub mod params;
 pub mod query_log;
 pub mod session;
+pub mod snapshot;
 pub mod udf;
 
 use std::sync::Arc;

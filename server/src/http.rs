@@ -36,6 +36,8 @@ pub struct AppState {
     pub callback: Option<crate::dingtalk::Callback>,
     /// The dashboard's signed-in sessions.
     pub web: crate::web::Sessions,
+    /// KPI results while the lake is unchanged.
+    pub kpi_cache: crate::kpi_cache::KpiCache,
 }
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
@@ -52,6 +54,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/api/v1/kpis", get(crate::web::kpis))
         .route("/api/v1/kpis/by-dept", get(crate::web::kpis_by_dept))
         .route("/api/v1/findings", get(crate::web::findings))
+        .route("/api/v1/findings/evidence", get(crate::web::evidence))
         .route(
             "/api/v1/approvals/pending",
             get(crate::web::pending_approvals),

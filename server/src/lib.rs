@@ -29,6 +29,7 @@ pub mod config;
 pub mod dingtalk;
 pub mod drop_dir;
 pub mod http;
+pub mod kpi_cache;
 pub mod metrics;
 pub mod pg;
 pub mod report;
@@ -265,6 +266,7 @@ impl Server {
             sql: sql.clone(),
             callback,
             web: Default::default(),
+            kpi_cache: Default::default(),
         });
         if sql.auth.accounts().is_empty() {
             tracing::info!("no [[accounts]] configured: POST /api/v1/sql answers 401 to everyone");

@@ -41,6 +41,8 @@ pub struct Metrics {
     /// Sign-ins refused (wrong credentials) and throttled (too many failures).
     pub signin_failed: AtomicU64,
     pub signin_throttled: AtomicU64,
+    pub kpi_sets_cached: AtomicU64,
+    pub kpi_sets_computed: AtomicU64,
 }
 
 impl Metrics {
@@ -61,6 +63,15 @@ impl Metrics {
             crate::auth::Denied::Throttled(_) => &self.signin_throttled,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A KPI set the dashboard asked for: kept from before, or computed.
+    pub fn kpi_sets(&self, source: crate::kpi_cache::Source) {
+        match source {
+            crate::kpi_cache::Source::Cached => &self.kpi_sets_cached,
+            crate::kpi_cache::Source::Computed => &self.kpi_sets_computed,
+        }
+        .fetch_add(1, Ordering::Relaxed);
     }
 
     /// A pull source completed a round up to `to_ms`.
@@ -240,6 +251,18 @@ impl Metrics {
             s,
             "auditlake_signins_refused_total{{reason=\"throttled\"}} {}",
             g(&self.signin_throttled)
+        );
+        s.push_str("# HELP auditlake_kpi_sets_total KPI sets the dashboard asked for, by whether the lake was unchanged since they were computed.\n");
+        s.push_str("# TYPE auditlake_kpi_sets_total counter\n");
+        let _ = writeln!(
+            s,
+            "auditlake_kpi_sets_total{{source=\"cached\"}} {}",
+            g(&self.kpi_sets_cached)
+        );
+        let _ = writeln!(
+            s,
+            "auditlake_kpi_sets_total{{source=\"computed\"}} {}",
+            g(&self.kpi_sets_computed)
         );
         let now = chrono::Utc::now().timestamp_millis();
         let pulled = self

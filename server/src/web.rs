@@ -11,9 +11,12 @@
 //! - `GET /api/v1/kpis?from=&to=&dept=`: the 12 KPIs of a period with their names, their value
 //!   formatted as the monthly report formats it, the change against the period of the same
 //!   length before, and the SQL that computes each. A `dept_admin` gets only their departments.
+//!   Results are kept while the lake is unchanged ([`crate::kpi_cache`]; `"cached": true`).
 //! - `GET /api/v1/findings`: firing and resolved findings as the role may see them (SPEC §10:
 //!   `dept_admin` theirs, `viewer` without summaries, `executive` counts by rule and
-//!   severity); `POST /api/v1/findings/ack` acknowledges one (the same store as the CLI).
+//!   severity), filtered by `rule`, `severity`, `dept`, `state` and `from`/`to`;
+//!   `GET /api/v1/findings/evidence?rule=&key=` what the rule found; `POST
+//!   /api/v1/findings/ack` acknowledges one (the same store as the CLI).
 //! - `POST /api/v1/sql` with the cookie runs on the `dashboard` path of the query log.
 
 use std::collections::HashMap;
@@ -263,20 +266,15 @@ pub struct KpiQuery {
 }
 
 /// The departments `account` may look at (`None`: all of them).
-async fn allowed_departments(
-    engine: &Engine,
-    account: &Account,
-) -> anyhow::Result<Option<Vec<String>>> {
-    if account.role != Role::DeptAdmin {
-        return Ok(None);
-    }
+/// Every department with its parent, from the directory.
+async fn department_parents(engine: &Engine) -> anyhow::Result<Vec<(String, Option<String>)>> {
     let rows = auditlake_query::format::to_json_rows(
         &engine
             .sql_readonly("SELECT dept_id, parent_id FROM departments")
             .await?
             .batches,
     )?;
-    let parents: Vec<(String, Option<String>)> = rows
+    Ok(rows
         .iter()
         .map(|r| {
             (
@@ -284,10 +282,21 @@ async fn allowed_departments(
                 r["parent_id"].as_str().map(str::to_string),
             )
         })
-        .collect();
+        .collect())
+}
+
+/// The departments a `dept_admin` may see (theirs and every sub-department); `None` for the
+/// roles not limited to departments.
+async fn allowed_departments(
+    engine: &Engine,
+    account: &Account,
+) -> anyhow::Result<Option<Vec<String>>> {
+    if account.role != Role::DeptAdmin {
+        return Ok(None);
+    }
     Ok(Some(auditlake_query::access::department_closure(
         &account.departments,
-        &parents,
+        &department_parents(engine).await?,
     )))
 }
 
@@ -407,8 +416,10 @@ pub async fn kpis(
         let period = auditlake_core::time::Period::new(from, to, cfg.timezone)?;
         let (prev_from, prev_to) = previous_period(from, to);
         let prev = auditlake_core::time::Period::new(prev_from, prev_to, cfg.timezone)?;
-        let cur = kpi::compute_scope(&engine, cfg, &period, &scope, &[]).await?;
-        let before = kpi::compute_scope(&engine, cfg, &prev, &scope, &[]).await?;
+        let (cur, a) = state.kpi_cache.kpis(&engine, cfg, &period, &scope).await?;
+        let (before, b) = state.kpi_cache.kpis(&engine, cfg, &prev, &scope).await?;
+        state.metrics.kpi_sets(a);
+        state.metrics.kpi_sets(b);
         let prev_json = json!({"period": kpi::period_json(cfg, &prev)});
         let names = present::period_names(&prev_json, &from.format("%Y-%m").to_string());
         let mut tiles = Vec::new();
@@ -455,6 +466,7 @@ pub async fn kpis(
             "dept": dept,
             "departments": depts,
             "organisation": allowed.is_none(),
+            "cached": a == crate::kpi_cache::Source::Cached && b == crate::kpi_cache::Source::Cached,
             "kpis": tiles,
         })))
     }
@@ -506,6 +518,11 @@ pub async fn kpis_by_dept(
     answer(result)
 }
 
+#[derive(serde::Deserialize, Default)]
+pub struct DeptQuery {
+    dept: Option<String>,
+}
+
 /// The approval instances still open (submitted, with no final approval, rejection or
 /// revocation), oldest first, with their age in hours. Computed over every event (an approval
 /// by someone of another department still closes an instance), then limited to the submitters
@@ -515,6 +532,7 @@ pub async fn pending_approvals(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Query(q): Query<DeptQuery>,
 ) -> Response {
     let (account, _) = match caller(&state, &headers, peer.ip(), false).await {
         Ok(a) => a,
@@ -527,6 +545,7 @@ pub async fn pending_approvals(
         );
     }
     let cfg = state.sql.cfg.clone();
+    let dept = q.dept.filter(|d| !d.is_empty());
     let result = async {
         let engine = Engine::open(&cfg).await?;
         let allowed = allowed_departments(&engine, &account).await?;
@@ -549,9 +568,13 @@ pub async fn pending_approvals(
         )?;
         let rows: Vec<Value> = rows
             .into_iter()
-            .filter(|r| match &allowed {
-                None => true,
-                Some(l) => r["dept_id"].as_str().is_some_and(|d| l.iter().any(|x| x == d)),
+            .filter(|r| {
+                let d = r["dept_id"].as_str();
+                let allowed = match &allowed {
+                    None => true,
+                    Some(l) => d.is_some_and(|d| l.iter().any(|x| x == d)),
+                };
+                allowed && dept.as_deref().is_none_or(|want| d == Some(want))
             })
             .take(1000)
             .map(|mut r| {
@@ -568,28 +591,127 @@ pub async fn pending_approvals(
     answer(result)
 }
 
+/// The filters of `GET /api/v1/findings` (all optional, combined with AND): `rule`,
+/// `severity`, `dept` (that department, as the overview's department filter), `state` (`firing` or `resolved`), and `from`/`to` (local days: findings active on any
+/// of them, i.e. fired before the end of `to` and not resolved before the start of `from`).
+#[derive(serde::Deserialize, Default)]
+pub struct FindingsQuery {
+    rule: Option<String>,
+    severity: Option<String>,
+    dept: Option<String>,
+    state: Option<String>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+}
+
+impl FindingsQuery {
+    fn check(&self) -> Option<Response> {
+        if let Some(s) = self.state.as_deref().filter(|s| !s.is_empty())
+            && s != "firing"
+            && s != "resolved"
+        {
+            return Some(json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("state `{s}` is neither `firing` nor `resolved`"),
+            ));
+        }
+        if let (Some(a), Some(b)) = (self.from, self.to)
+            && a > b
+        {
+            return Some(json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("from {a} is after to {b}"),
+            ));
+        }
+        None
+    }
+}
+
+/// Which alerts an account sees, and which of them a query's filters keep.
+struct FindingFilter {
+    allowed: Option<Vec<String>>,
+    dept: Option<Vec<String>>,
+    q: FindingsQuery,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl FindingFilter {
+    async fn new(
+        engine: &Engine,
+        account: &Account,
+        tz: chrono_tz::Tz,
+        q: FindingsQuery,
+    ) -> anyhow::Result<FindingFilter> {
+        let allowed = allowed_departments(engine, account).await?;
+        let dept = q.dept.clone().filter(|d| !d.is_empty()).map(|d| vec![d]);
+        let start = |d: NaiveDate| {
+            chrono::DateTime::<chrono::Utc>::from_timestamp_millis(
+                auditlake_core::time::local_day_start(d, tz),
+            )
+        };
+        let from = q.from.and_then(start);
+        let to = q.to.and_then(|d| d.succ_opt()).and_then(start);
+        Ok(FindingFilter {
+            allowed,
+            dept,
+            q,
+            from,
+            to,
+        })
+    }
+
+    fn keeps(&self, a: &auditlake_alerts::store::AlertRecord) -> bool {
+        let in_list = |l: &Option<Vec<String>>| match l {
+            None => true,
+            Some(l) => a.dept_id.as_ref().is_some_and(|d| l.contains(d)),
+        };
+        let eq = |want: &Option<String>, have: &str| {
+            want.as_deref().is_none_or(|w| w.is_empty() || w == have)
+        };
+        in_list(&self.allowed)
+            && in_list(&self.dept)
+            && eq(&self.q.rule, &a.rule)
+            && eq(&self.q.severity, &a.severity)
+            && eq(&self.q.state, if a.firing { "firing" } else { "resolved" })
+            && self.to.is_none_or(|to| a.fired_at < to)
+            && self
+                .from
+                .is_none_or(|from| a.resolved_at.is_none_or(|r| r >= from))
+    }
+}
+
 pub async fn findings(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Query(q): Query<FindingsQuery>,
 ) -> Response {
     let (account, _) = match caller(&state, &headers, peer.ip(), false).await {
         Ok(a) => a,
         Err(r) => return r,
     };
+    if let Some(r) = q.check() {
+        return r;
+    }
     let cfg = state.sql.cfg.clone();
     let result = async {
         let lake = cfg.lake.local()?.to_path_buf();
         let engine = Engine::open(&cfg).await?;
-        let allowed = allowed_departments(&engine, &account).await?;
+        let filter = FindingFilter::new(&engine, &account, cfg.timezone, q).await?;
         let store = auditlake_alerts::Store::open(&lake)?;
         let all = tokio::task::spawn_blocking(move || store.alerts()).await??;
-        let rows: Vec<Value> = all
-            .into_iter()
-            .filter(|a| match &allowed {
+        let rules: std::collections::BTreeSet<String> = all
+            .iter()
+            .filter(|a| match &filter.allowed {
                 None => true,
                 Some(l) => a.dept_id.as_ref().is_some_and(|d| l.contains(d)),
             })
+            .map(|a| a.rule.clone())
+            .collect();
+        let rows: Vec<Value> = all
+            .into_iter()
+            .filter(|a| filter.keeps(a))
             .map(|a| {
                 json!({
                     "rule": a.rule, "key": a.key, "firing": a.firing, "severity": a.severity,
@@ -623,12 +745,89 @@ pub async fn findings(
                     json!({"rule": rule, "severity": severity, "firing": firing, "resolved": resolved})
                 })
                 .collect();
-            return anyhow::Ok(json!({"counts": counts}));
+            return anyhow::Ok(json!({"counts": counts, "rules": rules}));
         }
-        anyhow::Ok(json!({"findings": rows, "can_acknowledge": matches!(account.role, Role::Compliance | Role::DeptAdmin)}))
+        anyhow::Ok(json!({
+            "findings": rows,
+            "rules": rules,
+            "can_acknowledge": matches!(account.role, Role::Compliance | Role::DeptAdmin),
+            "evidence": matches!(account.role, Role::Compliance | Role::DeptAdmin),
+        }))
     }
     .await;
     answer(result)
+}
+
+#[derive(serde::Deserialize)]
+pub struct EvidenceQuery {
+    rule: String,
+    key: String,
+}
+
+/// `GET /api/v1/findings/evidence?rule=&key=`: what the rule found at the finding's last
+/// evaluation — the event time, the summary and the rule's fields (user, counts, targets) —
+/// for the roles that see findings whole (compliance, and a `dept_admin` for their
+/// departments). A viewer reads them masked and an executive only as counts (SPEC §10), so
+/// both are refused; a finding the account may not see is 404, like one that does not exist.
+pub async fn evidence(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<EvidenceQuery>,
+) -> Response {
+    let (account, _) = match caller(&state, &headers, peer.ip(), false).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if !matches!(account.role, Role::Compliance | Role::DeptAdmin) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "role {} may not read the evidence of findings (its summary and fields are withheld)",
+                account.role.as_str()
+            ),
+        );
+    }
+    let cfg = state.sql.cfg.clone();
+    let result = async {
+        let lake = cfg.lake.local()?.to_path_buf();
+        let engine = Engine::open(&cfg).await?;
+        let allowed = allowed_departments(&engine, &account).await?;
+        let store = auditlake_alerts::Store::open(&lake)?;
+        let (rule, key) = (q.rule.clone(), q.key.clone());
+        let (alert, rows) = tokio::task::spawn_blocking(move || {
+            let alert = store.alerts()?.into_iter().find(|a| a.rule == rule && a.key == key);
+            anyhow::Ok((alert, store.evidence(&rule, &key)?))
+        })
+        .await??;
+        let visible = alert.as_ref().is_some_and(|a| match &allowed {
+            None => true,
+            Some(l) => a.dept_id.as_ref().is_some_and(|d| l.contains(d)),
+        });
+        if !visible {
+            return anyhow::Ok(None);
+        }
+        let rows: Vec<Value> = rows
+            .into_iter()
+            .map(|r| {
+                json!({
+                    "eval_at": r.eval_at, "ts": r.ts, "severity": r.severity, "dept_id": r.dept_id,
+                    "summary": r.summary,
+                    "fields": serde_json::from_str::<Value>(&r.fields).unwrap_or(Value::String(r.fields)),
+                })
+            })
+            .collect();
+        anyhow::Ok(Some(json!({"rule": q.rule, "key": q.key, "evidence": rows})))
+    }
+    .await;
+    match result {
+        Ok(None) => json_error(
+            StatusCode::NOT_FOUND,
+            &format!("no finding {} {} that this account may see", q.rule, q.key),
+        ),
+        Ok(Some(v)) => answer(Ok(v)),
+        Err(e) => answer(Err(e)),
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -236,6 +236,15 @@ impl Browser {
         }
     }
 
+    /// Resizes the window (a tablet's width, say).
+    pub fn resize(&self, width: u32, height: u32) {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            json!({"width": width, "height": height}),
+        );
+    }
+
     /// A PNG of the window, written to `path`.
     pub fn screenshot(&self, path: &Path) {
         let v = self.cmd("GET", "/screenshot", json!({}));

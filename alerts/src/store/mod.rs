@@ -462,6 +462,32 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// The evidence of one finding: its rows of the `findings` history from its last
+    /// evaluation (the event time and the rule's fields, as the rule produced them), so a
+    /// reader can go from an alert to the events behind it.
+    pub fn evidence(&self, rule: &str, key: &str) -> anyhow::Result<Vec<HistoryRow>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT eval_at, rule, key, severity, ts, dept_id, summary, fields FROM findings
+             WHERE rule = ?1 AND key = ?2
+               AND eval_at = (SELECT max(eval_at) FROM findings WHERE rule = ?1 AND key = ?2)
+             ORDER BY ts",
+        )?;
+        let rows = st.query_map(params![rule, key], |r| {
+            Ok(HistoryRow {
+                eval_at: r.get(0)?,
+                rule: r.get(1)?,
+                key: r.get(2)?,
+                severity: r.get(3)?,
+                ts: r.get(4)?,
+                dept_id: r.get(5)?,
+                summary: r.get(6)?,
+                fields: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     // ---- delivery bookkeeping -------------------------------------------------------------
 
     pub(crate) fn mark_sent(&self, ids: &[String], now: DateTime<Utc>) -> anyhow::Result<()> {

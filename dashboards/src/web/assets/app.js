@@ -22,6 +22,11 @@ const T = {
     pending_count: 'pending at the end of the period', instance: 'Instance', submitter: 'Submitted by',
     process: 'Process', submitted: 'Submitted', age_hours: 'Age (h)', reports: 'Reports',
     generate: 'Generate', month: 'Month', generated: 'Generated', generating: 'Generating…',
+    any_rule: 'Any rule', any_severity: 'Any severity', any_state: 'Firing or resolved',
+    any_dept: 'Any department', evidence: 'Evidence', show_evidence: 'Evidence', ts: 'Time',
+    fields: 'Fields', findings_shown: 'findings', my_history: 'My recent queries',
+    any_path: 'Any path', any_outcome: 'Any outcome', sql_contains: 'SQL contains',
+    open_now: 'open now', overdue_count: 'past 48 h',
   },
   zh: {
     overview: '總覽', alerts: '警報', sql: 'SQL 查詢', audit: '審計', logout: '登出',
@@ -39,6 +44,10 @@ const T = {
     pending: '待審批', pending_count: '期末仍待審批', instance: '審批單', submitter: '提交人',
     process: '流程', submitted: '提交時間', age_hours: '已等待（小時）', reports: '報告',
     generate: '產生', month: '月份', generated: '產生時間', generating: '產生中…',
+    any_rule: '所有規則', any_severity: '所有嚴重程度', any_state: '觸發中或已解除',
+    any_dept: '所有部門', evidence: '證據', show_evidence: '證據', ts: '時間', fields: '欄位',
+    findings_shown: '項警報', my_history: '我最近的查詢', any_path: '所有途徑',
+    any_outcome: '所有結果', sql_contains: 'SQL 包含', open_now: '目前未完成', overdue_count: '超過 48 小時',
   },
 };
 
@@ -110,7 +119,7 @@ function route() {
   if (p === 'alerts') loadAlerts();
   if (p === 'behaviour') loadBehaviour();
   if (p === 'reports') loadReports();
-  if (p === 'sql') loadColumns();
+  if (p === 'sql') { loadColumns(); loadHistory(); }
   if (p === 'audit') loadAudit();
 }
 
@@ -302,9 +311,13 @@ async function loadBehaviour() {
   const table = $('pending-table');
   table.replaceChildren();
   if (state.me.role === 'executive') { document.body.dataset.behaviourLoaded = 'yes'; return; }
-  const p = await api('GET', '/api/v1/approvals/pending');
+  const pq = new URLSearchParams();
+  if (k.dept) pq.set('dept', k.dept);
+  const p = await api('GET', '/api/v1/approvals/pending?' + pq);
   if (!p.ok) { $('behaviour-error').textContent = await errorText(p); return; }
   const res = await p.json();
+  const overdue = res.pending.filter((row) => row.overdue).length;
+  $('pending-open').textContent = `${res.pending.length} ${t('open_now')} (${overdue} ${t('overdue_count')})`;
   table.append(el('tr', {}, ...['instance', 'submitter', 'process', 'submitted', 'age_hours'].map((c) => el('th', { text: t(c) }))));
   for (const row of res.pending) {
     table.append(el('tr', { class: row.overdue ? 'overdue' : '', 'data-instance': row.instance },
@@ -347,13 +360,38 @@ async function generateReport(ev) {
 
 // ---- alerts ------------------------------------------------------------------------------
 
+// The filter bar's choices as the API's query string (the filtering is the server's).
+function alertsQuery() {
+  const q = new URLSearchParams();
+  for (const [id, name] of [['af-rule', 'rule'], ['af-severity', 'severity'], ['af-state', 'state'],
+    ['af-dept', 'dept'], ['af-from', 'from'], ['af-to', 'to']]) {
+    if ($(id).value) q.set(name, $(id).value);
+  }
+  return q;
+}
+
+function fillSelect(sel, values, label) {
+  const keep = sel.value;
+  sel.replaceChildren(el('option', { value: '', text: t(label), 'data-i18n': label }),
+    ...values.map(([v, text]) => el('option', { value: v, text })));
+  sel.value = values.some(([v]) => v === keep) ? keep : '';
+}
+
 async function loadAlerts() {
   $('alerts-error').textContent = '';
-  const r = await api('GET', '/api/v1/findings');
+  $('evidence').hidden = true;
+  if (!state.kpis) await loadKpis();
+  if (state.kpis && $('af-dept').options.length <= 1) {
+    fillSelect($('af-dept'), state.kpis.departments.map((d) => [d.dept_id, `${d.name || d.dept_id} (${d.dept_id})`]), 'any_dept');
+  }
+  const r = await api('GET', '/api/v1/findings?' + alertsQuery());
   if (!r.ok) { $('alerts-error').textContent = await errorText(r); return; }
   const data = await r.json();
+  fillSelect($('af-rule'), data.rules.map((x) => [x, x]), 'any_rule');
   const table = $('alerts-table');
   table.replaceChildren();
+  $('alerts-count').textContent = data.findings ? `${data.findings.length} ${t('findings_shown')}` : '';
+  document.body.dataset.alertsLoaded = alertsQuery().toString() || 'all';
   if (data.counts) {
     loadAlertAdmin(false);
     table.append(el('tr', {}, ...['rule', 'severity', 'count_firing', 'count_resolved'].map((k) => el('th', { text: t(k) }))));
@@ -368,6 +406,12 @@ async function loadAlerts() {
   table.append(el('tr', {}, ...['rule', 'key', 'severity', 'state', 'dept', 'fired', 'summary', 'acked', ''].map((k) => el('th', { text: k ? t(k) : '' }))));
   for (const f of data.findings) {
     const cell = el('td');
+    if (data.evidence) {
+      cell.append(el('button', {
+        type: 'button', class: 'evidence', 'data-key': f.key, text: t('show_evidence'),
+        onclick: () => showEvidence(f),
+      }));
+    }
     if (data.can_acknowledge && f.firing && !f.acked_by) {
       cell.append(el('button', {
         type: 'button', class: 'ack', 'data-key': f.key, text: t('acknowledge'),
@@ -395,6 +439,22 @@ async function loadAlerts() {
       el('td', { text: f.dept_id || '' }), el('td', { text: f.fired_at }),
       el('td', { text: f.summary ?? '' }), el('td', { class: 'acked-by', text: f.acked_by || '' }), cell));
   }
+}
+
+async function showEvidence(f) {
+  const r = await api('GET', '/api/v1/findings/evidence?' + new URLSearchParams({ rule: f.rule, key: f.key }));
+  if (!r.ok) { $('alerts-error').textContent = await errorText(r); return; }
+  const data = await r.json();
+  $('evidence-target').textContent = `${f.rule} ${f.key}`;
+  const table = $('evidence-table');
+  table.replaceChildren(el('tr', {}, ...['ts', 'summary', 'fields'].map((k) => el('th', { text: t(k) }))));
+  for (const e of data.evidence) {
+    const fields = el('td');
+    fields.append(el('pre', { text: JSON.stringify(e.fields, null, 1) }));
+    table.append(el('tr', { class: 'evidence-row' }, el('td', { text: e.ts }), el('td', { text: e.summary }), fields));
+  }
+  $('evidence').hidden = false;
+  $('evidence').scrollIntoView();
 }
 
 function simpleTable(table, rows, cols) {
@@ -458,10 +518,34 @@ function grid(table, result) {
 async function runSql(sql, table, errorBox, status) {
   errorBox.textContent = '';
   const r = await api('POST', '/api/v1/sql', { sql });
-  if (!r.ok) { errorBox.textContent = await errorText(r); table.replaceChildren(); return; }
+  if (!r.ok) { errorBox.textContent = await errorText(r); table.replaceChildren(); return null; }
   const result = await r.json();
   grid(table, result);
   if (status) status.textContent = `${result.row_count} ${t('rows')}`;
+  return result;
+}
+
+const quote = (v) => `'${String(v).replace(/'/g, "''")}'`;
+
+// The account's own recent queries, from the query log (every role that may use the console
+// reads at least its own entries there); a click puts one back in the editor.
+async function loadHistory() {
+  const r = await api('POST', '/api/v1/sql', {
+    sql: `SELECT seq, outcome, sql FROM query_log WHERE account = ${quote(state.me.account)} AND path = 'dashboard' ` +
+      "AND sql NOT LIKE 'SELECT seq, outcome, sql FROM query_log%' " +
+      "AND sql NOT LIKE 'SELECT table_name, column_name, data_type FROM information_schema%' ORDER BY seq DESC LIMIT 20",
+  });
+  if (!r.ok) return;
+  const list = $('sql-history-list');
+  list.replaceChildren(...(await r.json()).rows.map((row) => el('li', {
+    class: row.outcome === 'ok' ? '' : 'failed', title: row.outcome,
+    onclick: () => { $('sql-text').value = row.sql; },
+  }, el('code', { text: row.sql }))));
+}
+
+async function runConsole() {
+  await runSql($('sql-text').value, $('sql-result'), $('sql-error'), $('sql-status'));
+  loadHistory();
 }
 
 async function download(accept, name) {
@@ -491,11 +575,21 @@ async function loadColumns() {
   box.dataset.loaded = state.me.account;
 }
 
-function loadAudit() {
-  const who = $('audit-filter').value.replace(/'/g, "''");
-  const where = who ? `WHERE account = '${who}'` : '';
-  runSql(`SELECT seq, at, account, role, path, outcome, rows, duration_ms, sql, error FROM query_log ${where} ORDER BY seq DESC LIMIT 200`,
-    $('audit-table'), $('audit-error'));
+// The query log through the account's own SQL session (so its visibility is the role's), with
+// the filters as WHERE clauses over values quoted as SQL strings.
+async function loadAudit(ev) {
+  if (ev) ev.preventDefault();
+  const where = [];
+  if ($('audit-filter').value) where.push(`account = ${quote($('audit-filter').value)}`);
+  if ($('audit-path').value) where.push(`path = ${quote($('audit-path').value)}`);
+  if ($('audit-outcome').value) where.push(`outcome = ${quote($('audit-outcome').value)}`);
+  if ($('audit-text').value) where.push(`strpos(lower(sql), lower(${quote($('audit-text').value)})) > 0`);
+  if ($('audit-from').value) where.push(`at >= TIMESTAMP ${quote($('audit-from').value + 'T00:00:00Z')}`);
+  if ($('audit-to').value) where.push(`at < TIMESTAMP ${quote($('audit-to').value + 'T00:00:00Z')} + INTERVAL '1 day'`);
+  const sql = 'SELECT seq, at, account, role, path, outcome, rows, duration_ms, sql, error FROM query_log' +
+    (where.length ? ' WHERE ' + where.join(' AND ') : '') + ' ORDER BY seq DESC LIMIT 500';
+  const result = await runSql(sql, $('audit-table'), $('audit-error'), $('audit-status'));
+  document.body.dataset.auditLoaded = result ? String(result.row_count) : 'error';
 }
 
 // ---- start -------------------------------------------------------------------------------
@@ -523,10 +617,11 @@ async function start() {
   });
   $('period').addEventListener('submit', (ev) => { ev.preventDefault(); loadKpis(); });
   $('period-kind').addEventListener('change', () => { if ($('period-kind').value !== 'custom') loadKpis(); });
-  $('sql-run').addEventListener('click', () => runSql($('sql-text').value, $('sql-result'), $('sql-error'), $('sql-status')));
+  $('sql-run').addEventListener('click', runConsole);
   $('sql-csv').addEventListener('click', () => download('text/csv', 'auditlake-query.csv'));
   $('sql-parquet').addEventListener('click', () => download('application/vnd.apache.parquet', 'auditlake-query.parquet'));
-  $('audit-load').addEventListener('click', loadAudit);
+  $('audit-form').addEventListener('submit', loadAudit);
+  $('alerts-filter').addEventListener('submit', (ev) => { ev.preventDefault(); loadAlerts(); });
   $('silence-form').addEventListener('submit', submitSilence);
   $('report-form').addEventListener('submit', generateReport);
   window.addEventListener('hashchange', route);
