@@ -39,6 +39,10 @@ pub const VIEWS: [(&str, &str); 6] = [
     ("daily", include_str!("../sql/views/06_daily.sql")),
 ];
 
+/// The shared views computed once per [`prepare`] and kept as tables: at most one row per
+/// (local day, user) of the period, so bounded by the directory's size, not the events'.
+const MATERIALIZED: [&str; 4] = ["employed", "headcount", "active", "daily"];
+
 /// The 12 KPIs in the contract's order: key and SQL text.
 pub const KPIS: [(&str, &str); 12] = [
     (
@@ -295,13 +299,26 @@ pub async fn prepare(
     )?;
     let params = params(p, scope);
     for (name, sql) in VIEWS {
-        // Planned with its parameters bound, then registered as a view of that plan.
+        // Planned with its parameters bound. `scope_users` and `pev` stay views (DataFusion
+        // inlines them, so each KPI reads only the columns and rows it needs); the small
+        // per-day tables derived from them are computed once here and kept in memory: they
+        // are read again and again (`daily` five times by KPI 1 alone), and as views each
+        // read would scan the period's events again.
         let df = session
             .plan_with(sql, &params)
             .await
             .map_err(|e| anyhow::anyhow!("view `{name}` (query/sql/views): {e}"))?;
         ctx.deregister_table(name)?;
-        ctx.register_table(name, df.into_view())?;
+        if MATERIALIZED.contains(&name) {
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let batches = df
+                .collect()
+                .await
+                .map_err(|e| anyhow::anyhow!("view `{name}` (query/sql/views): {e}"))?;
+            ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+        } else {
+            ctx.register_table(name, df.into_view())?;
+        }
     }
     Ok(Prepared { session, params })
 }

@@ -3,11 +3,11 @@
 -- Each instance's FIRST terminal event by the end of the period decides its outcome:
 --   `approval_approve` with detail.final = true → approved, `approval_reject` → rejected,
 --   `approval_revoke` → revoked. Later terminal events do not change it.
-WITH submitted AS (
-    SELECT DISTINCT target_id FROM pev
-    WHERE action = 'approval_submit' AND target_id IS NOT NULL
-),
-terminal AS (
+-- @table approvals_submitted
+SELECT DISTINCT target_id FROM pev
+WHERE action = 'approval_submit' AND target_id IS NOT NULL
+-- @part main
+WITH terminal AS (
     SELECT target_id,
            CASE action WHEN 'approval_approve' THEN 'approved'
                        WHEN 'approval_reject'  THEN 'rejected'
@@ -15,13 +15,13 @@ terminal AS (
            row_number() OVER (PARTITION BY target_id ORDER BY ts, event_id) AS nth
     FROM events
     WHERE ts < $period_end
-      AND target_id IN (SELECT target_id FROM submitted)
+      AND target_id IN (SELECT target_id FROM approvals_submitted)
       AND (action IN ('approval_reject', 'approval_revoke')
            OR (action = 'approval_approve' AND json_bool(detail, 'final') = true))
 ),
 outcome AS (
     SELECT s.target_id, t.outcome
-    FROM submitted s LEFT JOIN terminal t ON t.target_id = s.target_id AND t.nth = 1
+    FROM approvals_submitted s LEFT JOIN terminal t ON t.target_id = s.target_id AND t.nth = 1
 ),
 counts AS (
     SELECT count(*)                                          AS submitted,

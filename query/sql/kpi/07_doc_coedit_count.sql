@@ -1,15 +1,17 @@
 -- KPI 7 文件協同編輯 Document co-editing: (document, local day) pairs in the period
 -- with two or more distinct editors.
-WITH edits AS (
-    SELECT target_id, day, user_id FROM pev
-    WHERE action = 'doc_edit' AND target_id IS NOT NULL
-),
-doc_days AS (
-    SELECT target_id, day FROM edits
-    GROUP BY target_id, day
-    HAVING count(DISTINCT user_id) >= 2
-)
-SELECT (SELECT count(*) FROM doc_days)                   AS value,
-       (SELECT count(DISTINCT target_id) FROM edits)     AS docs_edited,
-       (SELECT count(*) FROM pev WHERE action = 'doc_edit') AS edits,
-       (SELECT count(DISTINCT target_id) FROM doc_days)  AS coedited_docs
+-- @table doc_edits
+-- The period's `doc_edit` events counted once by (document, local day, editor).
+SELECT target_id, day, user_id, count(*) AS n
+FROM pev WHERE action = 'doc_edit'
+GROUP BY target_id, day, user_id
+-- @table doc_days
+SELECT target_id, day FROM doc_edits
+WHERE target_id IS NOT NULL
+GROUP BY target_id, day
+HAVING count(DISTINCT user_id) >= 2
+-- @part main
+SELECT (SELECT count(*) FROM doc_days)                                    AS value,
+       (SELECT count(DISTINCT target_id) FROM doc_edits)                  AS docs_edited,
+       (SELECT coalesce(sum(n), 0) FROM doc_edits)                        AS edits,
+       (SELECT count(DISTINCT target_id) FROM doc_days)                   AS coedited_docs

@@ -1,12 +1,12 @@
 -- KPI 10 考勤打卡率 Attendance check-in rate = checkins / expected
 -- checkins: distinct (user, workday d) with an `attendance_checkin` on d by a user employed on d
 -- expected: the sum over workdays of headcount(d)
-WITH checkins AS (
-    SELECT DISTINCT p.user_id, p.day
-    FROM pev p
-    JOIN employed e ON e.user_id = p.user_id AND e.d = p.day
-    WHERE p.action = 'attendance_checkin' AND e.workday
-)
+-- @table checkins
+SELECT DISTINCT p.user_id, p.day
+FROM pev p
+JOIN employed e ON e.user_id = p.user_id AND e.d = p.day
+WHERE p.action = 'attendance_checkin' AND e.workday
+-- @part main
 SELECT (SELECT count(*) FROM checkins) * 1.0
          / NULLIF((SELECT sum(headcount) FROM daily WHERE workday), 0) AS value,
        (SELECT count(*) FROM checkins)                                 AS checkins,
