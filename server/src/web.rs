@@ -709,6 +709,11 @@ pub async fn findings(
             })
             .map(|a| a.rule.clone())
             .collect();
+        let departments: std::collections::BTreeSet<String> = all
+            .iter()
+            .filter_map(|a| a.dept_id.clone())
+            .filter(|d| filter.allowed.as_ref().is_none_or(|l| l.contains(d)))
+            .collect();
         let rows: Vec<Value> = all
             .into_iter()
             .filter(|a| filter.keeps(a))
@@ -745,11 +750,12 @@ pub async fn findings(
                     json!({"rule": rule, "severity": severity, "firing": firing, "resolved": resolved})
                 })
                 .collect();
-            return anyhow::Ok(json!({"counts": counts, "rules": rules}));
+            return anyhow::Ok(json!({"counts": counts, "rules": rules, "departments": departments}));
         }
         anyhow::Ok(json!({
             "findings": rows,
             "rules": rules,
+            "departments": departments,
             "can_acknowledge": matches!(account.role, Role::Compliance | Role::DeptAdmin),
             "evidence": matches!(account.role, Role::Compliance | Role::DeptAdmin),
         }))

@@ -380,14 +380,11 @@ function fillSelect(sel, values, label) {
 async function loadAlerts() {
   $('alerts-error').textContent = '';
   $('evidence').hidden = true;
-  if (!state.kpis) await loadKpis();
-  if (state.kpis && $('af-dept').options.length <= 1) {
-    fillSelect($('af-dept'), state.kpis.departments.map((d) => [d.dept_id, `${d.name || d.dept_id} (${d.dept_id})`]), 'any_dept');
-  }
   const r = await api('GET', '/api/v1/findings?' + alertsQuery());
   if (!r.ok) { $('alerts-error').textContent = await errorText(r); return; }
   const data = await r.json();
   fillSelect($('af-rule'), data.rules.map((x) => [x, x]), 'any_rule');
+  fillSelect($('af-dept'), data.departments.map((x) => [x, x]), 'any_dept');
   const table = $('alerts-table');
   table.replaceChildren();
   $('alerts-count').textContent = data.findings ? `${data.findings.length} ${t('findings_shown')}` : '';
