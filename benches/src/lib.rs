@@ -957,3 +957,44 @@ pub fn render(r: &Report) -> String {
     }
     s
 }
+
+/// The `auditlake` binary: `given`, else the one beside the running benchmark.
+pub fn auditlake_bin(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let bin = match given {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()?.with_file_name("auditlake"),
+    };
+    anyhow::ensure!(
+        bin.is_file(),
+        "{} not found: build it first (`cargo build --release`) or pass --auditlake",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// Starts `auditlake serve` on a free loopback port with `config` and `env`, its standard error
+/// written to `log`; the child and the address it announced.
+pub fn start_serve(
+    bin: &Path,
+    config: &Path,
+    env: &[(&str, &str)],
+    log: &Path,
+) -> anyhow::Result<(std::process::Child, std::net::SocketAddr)> {
+    use std::io::BufRead as _;
+    let mut child = Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().context("serve's stdout")?).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("auditlake serving on http://")
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("serve did not start: {line:?} (see {})", log.display()))?;
+    Ok((child, addr))
+}

@@ -285,6 +285,15 @@ async fn department_parents(engine: &Engine) -> anyhow::Result<Vec<(String, Opti
         .collect())
 }
 
+/// Whether a department is within `allowed` (see [`allowed_departments`]: `None` is every
+/// department; something with no department is within no list).
+fn within(allowed: &Option<Vec<String>>, dept: Option<&str>) -> bool {
+    match allowed {
+        None => true,
+        Some(l) => dept.is_some_and(|d| l.iter().any(|x| x == d)),
+    }
+}
+
 /// The departments a `dept_admin` may see (theirs and every sub-department); `None` for the
 /// roles not limited to departments.
 async fn allowed_departments(
@@ -455,9 +464,7 @@ pub async fn kpis(
         let depts: Vec<Value> = depts
             .into_iter()
             .filter(|d| {
-                allowed
-                    .as_ref()
-                    .is_none_or(|l| l.iter().any(|x| Some(x.as_str()) == d["dept_id"].as_str()))
+within(&allowed, d["dept_id"].as_str())
             })
             .collect();
         anyhow::Ok(Ok(json!({
@@ -570,11 +577,7 @@ pub async fn pending_approvals(
             .into_iter()
             .filter(|r| {
                 let d = r["dept_id"].as_str();
-                let allowed = match &allowed {
-                    None => true,
-                    Some(l) => d.is_some_and(|d| l.iter().any(|x| x == d)),
-                };
-                allowed && dept.as_deref().is_none_or(|want| d == Some(want))
+                within(&allowed, d) && dept.as_deref().is_none_or(|want| d == Some(want))
             })
             .take(1000)
             .map(|mut r| {
@@ -662,10 +665,7 @@ impl FindingFilter {
     }
 
     fn keeps(&self, a: &auditlake_alerts::store::AlertRecord) -> bool {
-        let in_list = |l: &Option<Vec<String>>| match l {
-            None => true,
-            Some(l) => a.dept_id.as_ref().is_some_and(|d| l.contains(d)),
-        };
+        let in_list = |l: &Option<Vec<String>>| within(l, a.dept_id.as_deref());
         let eq = |want: &Option<String>, have: &str| {
             want.as_deref().is_none_or(|w| w.is_empty() || w == have)
         };
@@ -701,19 +701,15 @@ pub async fn findings(
         let filter = FindingFilter::new(&engine, &account, cfg.timezone, q).await?;
         let store = auditlake_alerts::Store::open(&lake)?;
         let all = tokio::task::spawn_blocking(move || store.alerts()).await??;
-        let rules: std::collections::BTreeSet<String> = all
-            .iter()
-            .filter(|a| match &filter.allowed {
-                None => true,
-                Some(l) => a.dept_id.as_ref().is_some_and(|d| l.contains(d)),
-            })
-            .map(|a| a.rule.clone())
-            .collect();
-        let departments: std::collections::BTreeSet<String> = all
-            .iter()
-            .filter_map(|a| a.dept_id.clone())
-            .filter(|d| filter.allowed.as_ref().is_none_or(|l| l.contains(d)))
-            .collect();
+        // The filters' choices: over every finding the account may see, whatever is filtered.
+        let visible = || {
+            all.iter()
+                .filter(|a| within(&filter.allowed, a.dept_id.as_deref()))
+        };
+        let rules: std::collections::BTreeSet<String> =
+            visible().map(|a| a.rule.clone()).collect();
+        let departments: std::collections::BTreeSet<String> =
+            visible().filter_map(|a| a.dept_id.clone()).collect();
         let rows: Vec<Value> = all
             .into_iter()
             .filter(|a| filter.keeps(a))
@@ -806,10 +802,9 @@ pub async fn evidence(
             anyhow::Ok((alert, store.evidence(&rule, &key)?))
         })
         .await??;
-        let visible = alert.as_ref().is_some_and(|a| match &allowed {
-            None => true,
-            Some(l) => a.dept_id.as_ref().is_some_and(|d| l.contains(d)),
-        });
+        let visible = alert
+            .as_ref()
+            .is_some_and(|a| within(&allowed, a.dept_id.as_deref()));
         if !visible {
             return anyhow::Ok(None);
         }

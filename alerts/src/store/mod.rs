@@ -30,6 +30,21 @@ pub use silence::{MatchField, Matcher};
 use crate::digest::Digest;
 
 /// Formats a time as stored: `2026-10-08T01:02:03.000Z`.
+/// A row of the `findings` history, selected as `eval_at, rule, key, severity, ts, dept_id,
+/// summary, fields`.
+fn history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
+    Ok(HistoryRow {
+        eval_at: r.get(0)?,
+        rule: r.get(1)?,
+        key: r.get(2)?,
+        severity: r.get(3)?,
+        ts: r.get(4)?,
+        dept_id: r.get(5)?,
+        summary: r.get(6)?,
+        fields: r.get(7)?,
+    })
+}
+
 pub fn fmt_ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -447,18 +462,7 @@ impl Store {
             "SELECT eval_at, rule, key, severity, ts, dept_id, summary, fields FROM findings
              ORDER BY eval_at, rule, key",
         )?;
-        let rows = st.query_map([], |r| {
-            Ok(HistoryRow {
-                eval_at: r.get(0)?,
-                rule: r.get(1)?,
-                key: r.get(2)?,
-                severity: r.get(3)?,
-                ts: r.get(4)?,
-                dept_id: r.get(5)?,
-                summary: r.get(6)?,
-                fields: r.get(7)?,
-            })
-        })?;
+        let rows = st.query_map([], history_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -473,18 +477,7 @@ impl Store {
                AND eval_at = (SELECT max(eval_at) FROM findings WHERE rule = ?1 AND key = ?2)
              ORDER BY ts",
         )?;
-        let rows = st.query_map(params![rule, key], |r| {
-            Ok(HistoryRow {
-                eval_at: r.get(0)?,
-                rule: r.get(1)?,
-                key: r.get(2)?,
-                severity: r.get(3)?,
-                ts: r.get(4)?,
-                dept_id: r.get(5)?,
-                summary: r.get(6)?,
-                fields: r.get(7)?,
-            })
-        })?;
+        let rows = st.query_map(params![rule, key], history_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 

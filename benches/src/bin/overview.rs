@@ -14,7 +14,7 @@
 //! The logs and the lake are kept in `--dir` and reused when the options match. Numbers are
 //! printed, never asserted.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -100,17 +100,7 @@ fn main() -> anyhow::Result<()> {
     }
     let period = period_of(&data, &cfg)?;
 
-    let bin = a.auditlake.clone().unwrap_or_else(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(|d| d.join("auditlake")))
-            .unwrap_or_else(|| PathBuf::from("auditlake"))
-    });
-    anyhow::ensure!(
-        bin.is_file(),
-        "{} not found: build it first (`cargo build --release`) or pass --auditlake",
-        bin.display()
-    );
+    let bin = auditlake_benches::auditlake_bin(a.auditlake.as_deref())?;
     // The account's argon2id hash, from the product's own command.
     let mut hash = Command::new(&bin)
         .args(["account", "hash"])
@@ -128,21 +118,12 @@ fn main() -> anyhow::Result<()> {
             "{base}\n[server]\nflush_interval = \"1s\"\ningest_tokens_env = \"BENCH_TOKENS\"\n\n[[accounts]]\nname = \"exec\"\nrole = \"executive\"\npassword_hash = \"{hash}\"\n"
         ),
     )?;
-    let mut child = Command::new(&bin)
-        .arg("--config")
-        .arg(&serve_cfg)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("BENCH_TOKENS", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("overview-serve.log"))?)
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("auditlake serving on http://")
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("serve did not start: {line:?} (see overview-serve.log)"))?;
+    let (mut child, addr) = auditlake_benches::start_serve(
+        &bin,
+        &serve_cfg,
+        &[("BENCH_TOKENS", TOKEN)],
+        &dir.join("overview-serve.log"),
+    )?;
 
     let result = (|| -> anyhow::Result<()> {
         let (status, head, body) = request(

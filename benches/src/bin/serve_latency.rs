@@ -10,10 +10,10 @@
 //! Needs Python 3 with aiosmtpd. Numbers are printed, never asserted.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -80,15 +80,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let bin = match &args.auditlake {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("auditlake"),
-    };
-    anyhow::ensure!(
-        bin.is_file(),
-        "{} not found: build it first (`cargo build --release`) or pass --auditlake",
-        bin.display()
-    );
+    let bin = auditlake_benches::auditlake_bin(args.auditlake.as_deref())?;
     let _ = std::fs::remove_dir_all(&args.dir);
     std::fs::create_dir_all(&args.dir)?;
     let dir = std::fs::canonicalize(&args.dir)?;
@@ -120,21 +112,12 @@ channels = ["secops"]
             sink.port()
         ),
     )?;
-    let mut child = Command::new(&bin)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("BENCH_TOKENS", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("serve.log"))?)
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("auditlake serving on http://")
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("serve did not start: {line:?} (see serve.log)"))?;
+    let (mut child, addr) = auditlake_benches::start_serve(
+        &bin,
+        &cfg,
+        &[("BENCH_TOKENS", TOKEN)],
+        &dir.join("serve.log"),
+    )?;
     let pid = child.id();
     println!(
         "serve_latency: {} events/s in {} POSTs/s for {} s, an anomaly every {} ms; auditlake {}",
