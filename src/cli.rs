@@ -52,6 +52,8 @@ enum Command {
     Demo(commands::demo::Args),
     Serve(commands::serve::Args),
     Compact(commands::compact::Args),
+    /// Build the KPIs' per-partition rollups of changed partitions, or `--rebuild` them all.
+    Rollups(commands::rollups::Args),
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
@@ -70,5 +72,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Demo(args) => commands::demo::run(args),
         Command::Serve(args) => commands::serve::run(config, args),
         Command::Compact(args) => commands::compact::run(config, args),
+        Command::Rollups(args) => commands::rollups::run(config, args),
     }
 }

@@ -83,6 +83,8 @@ fn ingest_cases() {
     }
 }
 
+/// Every KPI case, from the stored rollups (the default) and from the events (`--raw`): both
+/// must give the contract's answer, and the same answer as each other.
 #[test]
 fn kpi_cases() {
     let mut failures = Vec::new();
@@ -92,32 +94,33 @@ fn kpi_cases() {
         for case in cases(&set).iter().filter(|c| c["kind"] == "kpi") {
             checked += 1;
             let (from, to) = (case["from"].as_str().unwrap(), case["to"].as_str().unwrap());
-            let act = run_json(
-                &cfg,
-                &["kpi", "--from", from, "--to", to, "--format", "json"],
-            );
-            let mut diffs = Vec::new();
-            let mut total = 0;
-            compare_kpi(
-                "",
-                &expected(&set, case),
-                Some(&act),
-                &mut diffs,
-                &mut total,
-            );
-            if !diffs.is_empty() {
+            let args = ["kpi", "--from", from, "--to", to, "--format", "json"];
+            let rolled = run_json(&cfg, &args);
+            let raw = run_json(&cfg, &[&args[..], &["--raw"]].concat());
+            for (how, act) in [("rollups", &rolled), ("raw", &raw)] {
+                let mut diffs = Vec::new();
+                let mut total = 0;
+                compare_kpi("", &expected(&set, case), Some(act), &mut diffs, &mut total);
+                if !diffs.is_empty() {
+                    failures.push(format!(
+                        "{} kpi {from}..{to} ({how}): {}/{total} fields match\n    {}",
+                        set.display(),
+                        total - diffs.len(),
+                        diffs.join("\n    ")
+                    ));
+                }
+                assert!(
+                    total > 0,
+                    "{} kpi {from}..{to}: nothing compared",
+                    set.display()
+                );
+            }
+            if let Some(d) = first_difference("", &rolled, &raw) {
                 failures.push(format!(
-                    "{} kpi {from}..{to}: {}/{total} fields match\n    {}",
-                    set.display(),
-                    total - diffs.len(),
-                    diffs.join("\n    ")
+                    "{} kpi {from}..{to}: rollups and raw differ at {d}",
+                    set.display()
                 ));
             }
-            assert!(
-                total > 0,
-                "{} kpi {from}..{to}: nothing compared",
-                set.display()
-            );
         }
     }
     assert!(checked >= 2, "only {checked} kpi cases found");

@@ -644,38 +644,48 @@ pub fn compare(auditlake: &Value, duck: &DuckKpis) -> Vec<Check> {
     checks
 }
 
-/// auditlake's KPI timings.
+/// One way of computing the KPI set, timed.
 #[derive(Debug, Clone, Default)]
-pub struct OurKpis {
-    /// `kpi::compute`'s answer (`{"period", "kpis"}`) from the cold run.
-    pub answer: Value,
-    pub open_secs: f64,
-    /// First `kpi::compute` on a fresh engine.
+pub struct KpiRuns {
+    /// First run on a fresh engine (`Engine::open` included).
     pub cold_secs: f64,
     /// Best of the warm runs of the whole set (prepare + 12 KPIs).
     pub warm_secs: f64,
-    /// Best per KPI over the warm runs; `"setup"` = `kpi::prepare`.
+    /// Best per KPI over the warm runs; `"setup"` = `kpi::prepare_from`.
     pub secs: BTreeMap<String, f64>,
 }
 
-/// Computes the monthly KPI set with auditlake: cold once, then `warm_runs` times KPI by KPI.
-pub async fn auditlake_kpis(cfg: &Config, p: &Period, warm_runs: usize) -> anyhow::Result<OurKpis> {
+/// auditlake's KPI timings: from the events (`Source::Raw`) and from the rollups.
+#[derive(Debug, Clone, Default)]
+pub struct OurKpis {
+    /// The answer (`{"period", "kpis"}`) from the raw cold run.
+    pub answer: Value,
+    pub raw: KpiRuns,
+    /// Building every partition's rollups from nothing (`rollup::refresh` after `remove_all`).
+    pub build_secs: f64,
+    pub partitions: usize,
+    pub rollups: KpiRuns,
+    /// Where the rollups' answer differs from the raw one (`None`: the same, to 1e-12).
+    pub disagreement: Option<String>,
+}
+
+async fn kpi_runs(
+    cfg: &Config,
+    p: &Period,
+    warm_runs: usize,
+    source: kpi::Source,
+) -> anyhow::Result<(Value, KpiRuns)> {
     let t = Instant::now();
     let engine = Engine::open(cfg).await?;
-    let open_secs = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let answer = kpi::compute(&engine, cfg, p).await?;
-    let cold_secs = t.elapsed().as_secs_f64();
-    let mut out = OurKpis {
-        answer,
-        open_secs,
-        cold_secs,
+    let answer = kpi::compute_from(&engine, cfg, p, source).await?;
+    let mut out = KpiRuns {
+        cold_secs: t.elapsed().as_secs_f64(),
         warm_secs: f64::MAX,
         secs: BTreeMap::new(),
     };
     for _ in 0..warm_runs.max(1) {
         let t0 = Instant::now();
-        let prepared = kpi::prepare(&engine, cfg, p, &Scope::Organisation).await?;
+        let prepared = kpi::prepare_from(&engine, cfg, p, &Scope::Organisation, source).await?;
         let best = |m: &mut BTreeMap<String, f64>, k: &str, v: f64| {
             let e = m.entry(k.to_string()).or_insert(f64::MAX);
             *e = e.min(v);
@@ -688,7 +698,53 @@ pub async fn auditlake_kpis(cfg: &Config, p: &Period, warm_runs: usize) -> anyho
         }
         out.warm_secs = out.warm_secs.min(t0.elapsed().as_secs_f64());
     }
-    Ok(out)
+    Ok((answer, out))
+}
+
+/// Where two answers first differ (numbers to 1e-12 relative), if they do.
+fn difference(path: &str, a: &Value, b: &Value) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            if x.len() != y.len() {
+                return Some(format!("{path}: {} keys against {}", x.len(), y.len()));
+            }
+            x.iter().find_map(|(k, v)| match y.get(k) {
+                Some(w) => difference(&format!("{path}.{k}"), v, w),
+                None => Some(format!("{path}.{k}: missing")),
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| difference(&format!("{path}[{i}]"), v, w)),
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+            ((x - y).abs() > 1e-12 * x.abs().max(y.abs()))
+                .then(|| format!("{path}: {x} against {y}"))
+        }
+        (x, y) => (x != y).then(|| format!("{path}: {x} against {y}")),
+    }
+}
+
+/// Computes the monthly KPI set with auditlake from the events, then builds the rollups from
+/// nothing and computes it from them: each cold once, then `warm_runs` times KPI by KPI.
+pub async fn auditlake_kpis(cfg: &Config, p: &Period, warm_runs: usize) -> anyhow::Result<OurKpis> {
+    let (answer, raw) = kpi_runs(cfg, p, warm_runs, kpi::Source::Raw).await?;
+    let engine = Engine::open(cfg).await?;
+    auditlake_query::rollup::remove_all(engine.lake())?;
+    let t = Instant::now();
+    let built = auditlake_query::rollup::refresh(&engine, cfg, None).await?;
+    let build_secs = t.elapsed().as_secs_f64();
+    let (rolled, rollups) = kpi_runs(cfg, p, warm_runs, kpi::Source::Rollups).await?;
+    Ok(OurKpis {
+        disagreement: difference("", &answer, &rolled),
+        answer,
+        raw,
+        build_secs,
+        partitions: built.built.len(),
+        rollups,
+    })
 }
 
 /// `EXPLAIN ANALYZE` of every query of one KPI (tables materialised as `kpi::compute_one` does),
@@ -885,7 +941,7 @@ pub fn render(r: &Report) -> String {
         "DuckDB CLI start-up (SELECT 1): {}; DuckDB columns below: wall clock around the process, and (in brackets) minus start-up\n\n",
         fmt_secs(startup)
     ));
-    let w = [40, 12, 22, 8];
+    let w = [44, 19, 22, 8];
     let row = |s: &mut String, a: &str, b: &str, c: &str, d: &str| {
         s.push_str(&format!(
             "{a:<0$} | {b:>1$} | {c:>2$} | {d:>3$}\n",
@@ -913,34 +969,53 @@ pub fn render(r: &Report) -> String {
     let walls: Vec<f64> = r.duck_walls.iter().map(Duration::as_secs_f64).collect();
     let cold = walls.first().copied().unwrap_or(0.0);
     let best = walls.iter().copied().fold(f64::MAX, f64::min);
+    for (what, runs) in [("raw events", &r.ours.raw), ("rollups", &r.ours.rollups)] {
+        row(
+            &mut s,
+            &format!("12 KPIs from {what}, cold"),
+            &fmt_secs(runs.cold_secs),
+            &format!("{} [{}]", fmt_secs(cold), fmt_secs(cold - startup)),
+            &ratio(runs.cold_secs, cold - startup),
+        );
+        row(
+            &mut s,
+            &format!("12 KPIs from {what}, best of {}", walls.len()),
+            &fmt_secs(runs.warm_secs),
+            &format!("{} [{}]", fmt_secs(best), fmt_secs(best - startup)),
+            &ratio(runs.warm_secs, best - startup),
+        );
+    }
     row(
         &mut s,
-        "12 KPIs, cold (fresh engine/process)",
-        &fmt_secs(r.ours.open_secs + r.ours.cold_secs),
-        &format!("{} [{}]", fmt_secs(cold), fmt_secs(cold - startup)),
-        &ratio(r.ours.open_secs + r.ours.cold_secs, cold - startup),
+        &format!("build the rollups ({} partitions, once)", r.ours.partitions),
+        &fmt_secs(r.ours.build_secs),
+        "",
+        "",
     );
-    row(
-        &mut s,
-        &format!("12 KPIs, best of {}", walls.len()),
-        &fmt_secs(r.ours.warm_secs),
-        &format!("{} [{}]", fmt_secs(best), fmt_secs(best - startup)),
-        &ratio(r.ours.warm_secs, best - startup),
+    s.push_str(
+        "per KPI, best of runs (auditlake from raw events | from rollups; DuckDB: its own .timer; ratio against raw)\n",
     );
-    s.push_str("per KPI (best of runs; DuckDB: its own .timer)\n");
     let mut keys = vec!["setup".to_string()];
     keys.extend(DUCKDB_KPIS.iter().map(|(k, _)| k.to_string()));
     for k in keys {
-        let a = r.ours.secs.get(&k).copied().unwrap_or(0.0);
+        let a = r.ours.raw.secs.get(&k).copied().unwrap_or(0.0);
+        let b = r.ours.rollups.secs.get(&k).copied().unwrap_or(0.0);
         let d = r.duck_secs.get(&k).copied().unwrap_or(0.0);
         row(
             &mut s,
             &format!("  {k}"),
-            &fmt_secs(a),
+            &format!("{} | {}", fmt_secs(a), fmt_secs(b)),
             &fmt_secs(d),
             &ratio(a, d),
         );
     }
+    s.push_str(&format!(
+        "\nrollups against raw events: {}\n",
+        match &r.ours.disagreement {
+            None => "the same answers".to_string(),
+            Some(d) => format!("DIFFERENT at {d}"),
+        }
+    ));
     s.push_str("\nsame answers (main fields; parts by size, maps and objects by value):\n");
     for c in &r.checks {
         s.push_str(&format!(

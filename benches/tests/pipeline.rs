@@ -35,6 +35,11 @@ fn duckdb_and_auditlake_agree_on_every_kpi() {
     assert_eq!(report.checks.len(), 12);
     let bad: Vec<_> = report.checks.iter().filter(|c| !c.ok).collect();
     assert!(bad.is_empty(), "answers differ:\n{text}");
+    assert_eq!(
+        report.ours.disagreement, None,
+        "the KPIs from the rollups differ from those from the events\n{text}"
+    );
+    assert!(report.ours.partitions > 0, "no rollups were built\n{text}");
     // the comparison really compared something: every main field of every KPI
     assert!(report.checks.iter().all(|c| c.compared >= 2), "{text}");
     assert!(

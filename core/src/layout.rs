@@ -11,6 +11,7 @@
 //! <lake>/_ingest/LOCK                                       one writer at a time
 //! <lake>/_alerts/                                           alert state (owned by the alerts crate)
 //! <lake>/_query_log/query_log.jsonl                         every user query, append-only (owned by query)
+//! <lake>/_rollups/dt=YYYY-MM-DD/<key>/<table>.parquet       per-partition aggregates (owned by query)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -83,6 +84,15 @@ impl LakeLayout {
     /// The query log's folder: `query_log.jsonl` (append-only) and its `LOCK`.
     pub fn query_log(&self) -> PathBuf {
         self.root.join("_query_log")
+    }
+
+    /// The KPI rollups: one folder per event partition, holding one folder per version of that
+    /// partition (`<key>`: its files and the rollups' definitions), each with every rollup table.
+    pub fn rollups(&self) -> PathBuf {
+        self.root.join("_rollups")
+    }
+    pub fn rollup_partition(&self, dt: &str) -> PathBuf {
+        self.rollups().join(format!("dt={dt}"))
     }
 
     /// The folder of the current directory snapshot, if one was loaded.

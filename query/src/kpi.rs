@@ -24,10 +24,12 @@ use serde_json::{Map, Value, json};
 
 use crate::format::to_json_rows;
 use crate::params::Param;
+pub use crate::rollup::Source;
 use crate::{Engine, Session};
 
-/// The shared views, in dependency order.
-pub const VIEWS: [(&str, &str); 6] = [
+/// The shared views, in dependency order. Those over `<rollup>_parts` read the events'
+/// aggregates of [`crate::rollup`] (stored, or computed from the events with [`Source::Raw`]).
+pub const VIEWS: [(&str, &str); 14] = [
     (
         "scope_users",
         include_str!("../sql/views/01_scope_users.sql"),
@@ -35,13 +37,30 @@ pub const VIEWS: [(&str, &str); 6] = [
     ("pev", include_str!("../sql/views/02_pev.sql")),
     ("employed", include_str!("../sql/views/03_employed.sql")),
     ("headcount", include_str!("../sql/views/04_headcount.sql")),
-    ("active", include_str!("../sql/views/05_active.sql")),
-    ("daily", include_str!("../sql/views/06_daily.sql")),
+    ("user_days", include_str!("../sql/views/05_user_days.sql")),
+    ("active", include_str!("../sql/views/06_active.sql")),
+    ("daily", include_str!("../sql/views/07_daily.sql")),
+    ("app_cells", include_str!("../sql/views/08_app_cells.sql")),
+    ("doc_edits", include_str!("../sql/views/09_doc_edits.sql")),
+    (
+        "meeting_joins",
+        include_str!("../sql/views/10_meeting_joins.sql"),
+    ),
+    (
+        "approval_events",
+        include_str!("../sql/views/11_approval_events.sql"),
+    ),
+    (
+        "todo_events",
+        include_str!("../sql/views/12_todo_events.sql"),
+    ),
+    ("msg_sends", include_str!("../sql/views/13_msg_sends.sql")),
+    ("msg_reads", include_str!("../sql/views/14_msg_reads.sql")),
 ];
 
 /// The shared views computed once per [`prepare`] and kept as tables: at most one row per
 /// (local day, user) of the period, so bounded by the directory's size, not the events'.
-const MATERIALIZED: [&str; 4] = ["employed", "headcount", "active", "daily"];
+const MATERIALIZED: [&str; 5] = ["employed", "headcount", "user_days", "active", "daily"];
 
 /// The 12 KPIs in the contract's order: key and SQL text.
 pub const KPIS: [(&str, &str); 12] = [
@@ -265,12 +284,24 @@ impl Prepared {
     }
 }
 
-/// Registers `period_days` and the shared views for one period and scope in a new session.
+/// Registers `period_days` and the shared views for one period and scope in a new session,
+/// over the stored rollups (built first where the lake changed).
 pub async fn prepare(
     engine: &Engine,
     cfg: &Config,
     p: &Period,
     scope: &Scope,
+) -> anyhow::Result<Prepared> {
+    prepare_from(engine, cfg, p, scope, Source::Rollups).await
+}
+
+/// [`prepare`], reading the events' aggregates from `source`.
+pub async fn prepare_from(
+    engine: &Engine,
+    cfg: &Config,
+    p: &Period,
+    scope: &Scope,
+    source: Source,
 ) -> anyhow::Result<Prepared> {
     let session = engine.session();
     let ctx = session.ctx();
@@ -298,6 +329,19 @@ pub async fn prepare(
         Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
     )?;
     let params = params(p, scope);
+    let text = |k: &str| match &params[k] {
+        Param::Text(t) => t.clone(),
+        _ => unreachable!("{k} is text"),
+    };
+    crate::rollup::register(
+        engine,
+        cfg,
+        &session,
+        source,
+        &text("dt_from"),
+        &text("dt_to"),
+    )
+    .await?;
     for (name, sql) in VIEWS {
         // Planned with its parameters bound. `scope_users` and `pev` stay views (DataFusion
         // inlines them, so each KPI reads only the columns and rows it needs); the small
@@ -417,7 +461,19 @@ pub async fn compute_scope(
     scope: &Scope,
     only: &[&str],
 ) -> anyhow::Result<Map<String, Value>> {
-    let prepared = prepare(engine, cfg, p, scope).await?;
+    compute_scope_from(engine, cfg, p, scope, only, Source::Rollups).await
+}
+
+/// [`compute_scope`], reading the events' aggregates from `source`.
+pub async fn compute_scope_from(
+    engine: &Engine,
+    cfg: &Config,
+    p: &Period,
+    scope: &Scope,
+    only: &[&str],
+    source: Source,
+) -> anyhow::Result<Map<String, Value>> {
+    let prepared = prepare_from(engine, cfg, p, scope, source).await?;
     let mut kpis = Map::new();
     for (key, text) in KPIS {
         if !only.is_empty() && !only.contains(&key) {
@@ -430,12 +486,32 @@ pub async fn compute_scope(
 
 /// `auditlake kpi --format json`: `{"period": {...}, "kpis": {...}}`.
 pub async fn compute(engine: &Engine, cfg: &Config, p: &Period) -> anyhow::Result<Value> {
-    let kpis = compute_scope(engine, cfg, p, &Scope::Organisation, &[]).await?;
+    compute_from(engine, cfg, p, Source::Rollups).await
+}
+
+/// [`compute`], reading the events' aggregates from `source`.
+pub async fn compute_from(
+    engine: &Engine,
+    cfg: &Config,
+    p: &Period,
+    source: Source,
+) -> anyhow::Result<Value> {
+    let kpis = compute_scope_from(engine, cfg, p, &Scope::Organisation, &[], source).await?;
     Ok(json!({"period": period_json(cfg, p), "kpis": kpis}))
 }
 
 /// `auditlake kpi --by dept`: the per-department KPIs of [`BY_DEPT`], with department names.
 pub async fn compute_by_dept(engine: &Engine, cfg: &Config, p: &Period) -> anyhow::Result<Value> {
+    compute_by_dept_from(engine, cfg, p, Source::Rollups).await
+}
+
+/// [`compute_by_dept`], reading the events' aggregates from `source`.
+pub async fn compute_by_dept_from(
+    engine: &Engine,
+    cfg: &Config,
+    p: &Period,
+    source: Source,
+) -> anyhow::Result<Value> {
     let rows = to_json_rows(
         &engine
             .sql_readonly("SELECT DISTINCT u.dept_id, d.name FROM users u LEFT JOIN departments d ON d.dept_id = u.dept_id ORDER BY u.dept_id")
@@ -445,8 +521,15 @@ pub async fn compute_by_dept(engine: &Engine, cfg: &Config, p: &Period) -> anyho
     let mut out = Vec::new();
     for r in rows {
         let dept = r["dept_id"].as_str().unwrap_or_default().to_string();
-        let kpis =
-            compute_scope(engine, cfg, p, &Scope::Department(dept.clone()), &BY_DEPT).await?;
+        let kpis = compute_scope_from(
+            engine,
+            cfg,
+            p,
+            &Scope::Department(dept.clone()),
+            &BY_DEPT,
+            source,
+        )
+        .await?;
         out.push(json!({"dept_id": dept, "name": r["name"], "kpis": kpis}));
     }
     Ok(json!({"period": period_json(cfg, p), "departments": out}))

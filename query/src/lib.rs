@@ -14,6 +14,7 @@ pub mod kpi;
 pub mod lake_store;
 pub mod params;
 pub mod query_log;
+pub mod rollup;
 pub mod session;
 pub mod snapshot;
 pub mod udf;

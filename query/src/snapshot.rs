@@ -8,10 +8,12 @@
 //! snapshot, the same SQL and the same parameters give the same answer (the KPI SQL reads no
 //! clock).
 
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 
 use auditlake_core::LakeLayout;
+use auditlake_core::compaction::CompactionState;
 
 /// The identity of what a lake holds now (see the module's comment). Comparable within one
 /// process.
@@ -53,6 +55,67 @@ pub fn snapshot(lake: &Path) -> std::io::Result<Snapshot> {
     }
     layout.current_directory_snapshot()?.hash(&mut h);
     Ok(Snapshot(h.finish()))
+}
+
+/// The event partitions queries see now, each as one number that changes when, and only when,
+/// its visible files do: `dt` (`YYYY-MM-DD`) → a hash of the names and sizes of its Parquet
+/// files, leaving out those a compaction hides or has retired (as `lake_store` does, with the
+/// same before/after reading of the state). What a rollup of the partition is keyed by.
+pub fn partitions(lake: &Path) -> std::io::Result<BTreeMap<String, u64>> {
+    let layout = LakeLayout::new(lake);
+    loop {
+        let before = std::fs::read(layout.compaction_state()).unwrap_or_default();
+        let excluded: HashSet<String> = if before.is_empty() {
+            HashSet::new()
+        } else {
+            let state: CompactionState = serde_json::from_slice(&before).map_err(|e| {
+                std::io::Error::other(format!(
+                    "damaged compaction state {} ({e})",
+                    layout.compaction_state().display()
+                ))
+            })?;
+            state
+                .excluded()
+                .into_iter()
+                .filter_map(|rel| rel.rsplit('/').next())
+                .map(str::to_string)
+                .collect()
+        };
+        let mut out = BTreeMap::new();
+        let days = match std::fs::read_dir(layout.events()) {
+            Ok(d) => d.collect::<Result<Vec<_>, _>>()?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for day in days {
+            let name = day.file_name().to_string_lossy().into_owned();
+            let Some(dt) = name.strip_prefix("dt=") else {
+                continue;
+            };
+            if !day.file_type()?.is_dir() {
+                continue;
+            }
+            let mut files: Vec<(String, u64)> = Vec::new();
+            for f in std::fs::read_dir(day.path())? {
+                let f = f?;
+                let name = f.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".parquet") && !excluded.contains(&name) {
+                    files.push((name, f.metadata()?.len()));
+                }
+            }
+            if files.is_empty() {
+                continue;
+            }
+            files.sort();
+            // A stable hash (the key names folders on disk, read by later versions too).
+            let text: String = files.iter().map(|(n, l)| format!("{n}\t{l}\n")).collect();
+            out.insert(dt.to_string(), xxhash_rust::xxh3::xxh3_64(text.as_bytes()));
+        }
+        let after = std::fs::read(layout.compaction_state()).unwrap_or_default();
+        if before == after {
+            return Ok(out);
+        }
+    }
 }
 
 #[cfg(test)]

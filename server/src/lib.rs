@@ -33,6 +33,7 @@ pub mod kpi_cache;
 pub mod metrics;
 pub mod pg;
 pub mod report;
+pub mod rollups;
 pub mod sql_api;
 pub mod web;
 pub mod writer;
@@ -204,6 +205,12 @@ impl Server {
                 .flush_interval
                 .min(std::time::Duration::from_millis(500)),
         };
+        let rollup_task = tokio::spawn(rollups::run(
+            cfg.clone(),
+            metrics.clone(),
+            committed_rx.clone(),
+            stop_rx.clone(),
+        ));
         let alert_task = tokio::spawn(alerting.run(committed_rx, stop_rx.clone()));
 
         let sink = dingtalk::ServeSink {
@@ -291,9 +298,16 @@ impl Server {
         // No more requests: stop the folder watcher and the rules, then let the writer drain.
         tracing::info!("stopping: requests closed, draining the writer");
         let _ = stop_tx.send(true);
-        for t in [drop_task, compact_task, pg_task, pull_task, stream_task]
-            .into_iter()
-            .flatten()
+        for t in [
+            drop_task,
+            compact_task,
+            pg_task,
+            pull_task,
+            stream_task,
+            Some(rollup_task),
+        ]
+        .into_iter()
+        .flatten()
         {
             let _ = t.await;
         }

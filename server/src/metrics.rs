@@ -43,6 +43,9 @@ pub struct Metrics {
     pub signin_throttled: AtomicU64,
     pub kpi_sets_cached: AtomicU64,
     pub kpi_sets_computed: AtomicU64,
+    /// Partitions whose KPI rollups the background job built, and its failed runs.
+    pub rollup_partitions_built: AtomicU64,
+    pub rollup_errors: AtomicU64,
 }
 
 impl Metrics {
@@ -263,6 +266,20 @@ impl Metrics {
             s,
             "auditlake_kpi_sets_total{{source=\"computed\"}} {}",
             g(&self.kpi_sets_computed)
+        );
+        s.push_str("# HELP auditlake_rollup_partitions_built_total Event partitions whose KPI rollups were built after commits.\n");
+        s.push_str("# TYPE auditlake_rollup_partitions_built_total counter\n");
+        let _ = writeln!(
+            s,
+            "auditlake_rollup_partitions_built_total {}",
+            g(&self.rollup_partitions_built)
+        );
+        s.push_str("# HELP auditlake_rollup_errors_total Background rollup runs that failed (retried after the next commit).\n");
+        s.push_str("# TYPE auditlake_rollup_errors_total counter\n");
+        let _ = writeln!(
+            s,
+            "auditlake_rollup_errors_total {}",
+            g(&self.rollup_errors)
         );
         let now = chrono::Utc::now().timestamp_millis();
         let pulled = self

@@ -21,6 +21,10 @@ pub struct Args {
     /// Break the KPIs down by department (`dept`).
     #[arg(long, value_name = "dept")]
     by: Option<By>,
+    /// Compute from the events themselves instead of the stored rollups (nothing is written to
+    /// the lake; slower; the same answers).
+    #[arg(long)]
+    raw: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -35,6 +39,7 @@ pub fn run(
         to,
         format,
         by,
+        raw,
     }: Args,
 ) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
@@ -42,9 +47,14 @@ pub fn run(
     let rt = runtime()?;
     let out = rt.block_on(async {
         let engine = Engine::open(&cfg).await?;
+        let source = if raw {
+            kpi::Source::Raw
+        } else {
+            kpi::Source::Rollups
+        };
         match by {
-            None => kpi::compute(&engine, &cfg, &period).await,
-            Some(By::Dept) => kpi::compute_by_dept(&engine, &cfg, &period).await,
+            None => kpi::compute_from(&engine, &cfg, &period, source).await,
+            Some(By::Dept) => kpi::compute_by_dept_from(&engine, &cfg, &period, source).await,
         }
     })?;
     match format {

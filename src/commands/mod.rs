@@ -11,5 +11,6 @@ pub mod kpi;
 pub mod quarantine;
 pub mod query_log;
 pub mod report;
+pub mod rollups;
 pub mod serve;
 pub mod sql;

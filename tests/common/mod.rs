@@ -163,6 +163,42 @@ pub fn compare_kpi(
     }
 }
 
+/// Where two JSON values first differ (same keys, same order of arrays, numbers to 1e-12
+/// relative: a mean summed in another order), or `None` when they are the same.
+pub fn first_difference(
+    path: &str,
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+) -> Option<String> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let kx: Vec<_> = x.keys().collect();
+            let ky: Vec<_> = y.keys().collect();
+            if kx != ky {
+                return Some(format!("{path}: keys {kx:?} against {ky:?}"));
+            }
+            x.iter()
+                .find_map(|(k, v)| first_difference(&format!("{path}.{k}"), v, &y[k]))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            if x.len() != y.len() {
+                return Some(format!("{path}: {} items against {}", x.len(), y.len()));
+            }
+            x.iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (v, w))| first_difference(&format!("{path}[{i}]"), v, w))
+        }
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            ((x - y).abs() > 1e-12 * x.abs().max(y.abs()))
+                .then(|| format!("{path}: {x} against {y}"))
+        }
+        (x, y) => (x != y).then(|| format!("{path}: {x} against {y}")),
+    }
+}
+
 /// The `(rule, key)` pairs of a findings array.
 pub fn finding_keys(v: &serde_json::Value) -> std::collections::BTreeSet<(String, String)> {
     v.as_array()

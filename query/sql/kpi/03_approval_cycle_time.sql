@@ -1,20 +1,20 @@
 -- KPI 3 審批週期 Approval cycle time (hours from submit to the deciding terminal event)
 -- Instances whose first terminal event is an approve-final or a reject, dated in the period.
--- Cycle = terminal ts − submit ts (the instance's first `approval_submit`).
+-- Cycle = terminal ts − submit ts (the instance's first `approval_submit` by a user of the scope).
+-- (`approval_events` holds every submit and terminal event before the end of the period.)
 -- @table approval_cycles
 WITH terminal AS (
     SELECT target_id, action, ts,
            row_number() OVER (PARTITION BY target_id ORDER BY ts, event_id) AS nth
-    FROM events
-    WHERE ts < $period_end AND target_id IS NOT NULL
-      AND (action IN ('approval_reject', 'approval_revoke')
-           OR (action = 'approval_approve' AND json_bool(detail, 'final') = true))
+    FROM approval_events
+    WHERE action IN ('approval_reject', 'approval_revoke')
+       OR (action = 'approval_approve' AND final = true)
 ),
 submit AS (
-    SELECT target_id, ts, json_str(detail, 'process') AS process,
+    SELECT target_id, ts, process,
            row_number() OVER (PARTITION BY target_id ORDER BY ts, event_id) AS nth
-    FROM events
-    WHERE action = 'approval_submit' AND target_id IS NOT NULL AND ts < $period_end
+    FROM approval_events
+    WHERE action = 'approval_submit'
       AND ($scope_dept IS NULL OR user_id IN (SELECT user_id FROM scope_users))
 )
 SELECT s.process,

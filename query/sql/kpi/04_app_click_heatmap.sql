@@ -1,11 +1,9 @@
 -- KPI 4 應用點擊熱區 App click heatmap: `app_open` events in the period,
 -- by module and by local hour (0–23).
 -- @table app_hours
--- The period's `app_open` events counted once, by module (NULL kept apart) and local hour;
--- every figure below is a sum over these cells.
-SELECT app, hour, count(*) AS n
-FROM pev WHERE action = 'app_open'
-GROUP BY app, hour
+-- The period's `app_open` events counted once, by module (NULL kept apart) and local hour
+-- (`app_cells`); every figure below is a sum over these cells.
+SELECT app, hour, n FROM app_cells
 -- @part main
 SELECT coalesce(sum(n), 0) AS value,
        (SELECT app FROM app_hours WHERE app IS NOT NULL

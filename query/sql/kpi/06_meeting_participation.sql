@@ -1,11 +1,10 @@
 -- KPI 6 視訊會議參與 Meeting participation: joins per monthly active user.
--- Over `meeting_join` events in the period.
+-- Over `meeting_join` events in the period (`meeting_joins`: their distinct (meeting, user) pairs).
 WITH joins AS (
     SELECT count(DISTINCT target_id)                       AS meetings,
-           count(DISTINCT (target_id, user_id))            AS joins,
+           count(*)                                        AS joins,
            count(DISTINCT user_id)                         AS participants
-    FROM pev
-    WHERE action = 'meeting_join' AND target_id IS NOT NULL AND user_id IS NOT NULL
+    FROM meeting_joins
 ),
 mau AS (SELECT count(DISTINCT user_id) AS mau FROM active)
 SELECT j.joins * 1.0 / NULLIF(m.mau, 0)         AS value,

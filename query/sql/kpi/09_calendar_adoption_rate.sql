@@ -5,9 +5,9 @@ WITH last_day AS (
     SELECT user_id FROM employed WHERE d = $last_day
 ),
 users_ AS (
-    SELECT count(DISTINCT p.user_id) AS users
-    FROM pev p JOIN last_day l ON l.user_id = p.user_id
-    WHERE starts_with(p.action, 'calendar_')
+    SELECT count(DISTINCT u.user_id) AS users
+    FROM user_days u JOIN last_day l ON l.user_id = u.user_id
+    WHERE u.calendar
 )
 SELECT u.users * 1.0 / NULLIF(h.headcount, 0) AS value,
        u.users,

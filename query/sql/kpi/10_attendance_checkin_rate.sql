@@ -2,10 +2,10 @@
 -- checkins: distinct (user, workday d) with an `attendance_checkin` on d by a user employed on d
 -- expected: the sum over workdays of headcount(d)
 -- @table checkins
-SELECT DISTINCT p.user_id, p.day
-FROM pev p
-JOIN employed e ON e.user_id = p.user_id AND e.d = p.day
-WHERE p.action = 'attendance_checkin' AND e.workday
+SELECT u.user_id, u.day
+FROM user_days u
+JOIN employed e ON e.user_id = u.user_id AND e.d = u.day
+WHERE u.checkin AND e.workday
 -- @part main
 SELECT (SELECT count(*) FROM checkins) * 1.0
          / NULLIF((SELECT sum(headcount) FROM daily WHERE workday), 0) AS value,

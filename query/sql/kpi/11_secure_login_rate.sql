@@ -1,8 +1,7 @@
 -- KPI 11 安全登入率 Secure login rate = logins with a second factor / successful logins
-SELECT count(*) FILTER (WHERE result = 'success' AND mfa) * 1.0
-         / NULLIF(count(*) FILTER (WHERE result = 'success'), 0)   AS value,
-       count(*) FILTER (WHERE result = 'success')                  AS logins,
-       count(*) FILTER (WHERE result = 'success' AND mfa)          AS mfa_logins,
-       count(*) FILTER (WHERE result = 'failure')                  AS failed_logins
-FROM pev
-WHERE action = 'login'
+-- (`user_days` counts each user's successful, second-factor and failed logins per day.)
+SELECT coalesce(sum(mfa_logins), 0) * 1.0 / NULLIF(coalesce(sum(logins), 0), 0) AS value,
+       coalesce(sum(logins), 0)                                                AS logins,
+       coalesce(sum(mfa_logins), 0)                                            AS mfa_logins,
+       coalesce(sum(failed_logins), 0)                                         AS failed_logins
+FROM user_days

@@ -1,0 +1,133 @@
+//! The KPIs' rollups (`query::rollup`): built once per partition, built again only for the
+//! partitions a commit, a late event or a compaction changed, and always giving the same
+//! answers as the KPIs computed from the events themselves (`kpi --raw`).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn kpis(cfg: &std::path::Path, raw: bool) -> Value {
+    let mut args = vec![
+        "kpi",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-31",
+        "--format",
+        "json",
+    ];
+    if raw {
+        args.push("--raw");
+    }
+    run_json(cfg, &args)
+}
+
+fn rollups(cfg: &std::path::Path, extra: &[&str]) -> Value {
+    run_json(cfg, &[&["rollups", "--format", "json"][..], extra].concat())
+}
+
+fn built(v: &Value) -> Vec<String> {
+    v["built"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn same(a: &Value, b: &Value, what: &str) {
+    if let Some(d) = first_difference("", a, b) {
+        panic!("{what}: {d}");
+    }
+}
+
+/// Successful second-factor logins by a user of the hk set, at local 10:00 on `day`
+/// (Hong Kong, so the UTC partition is the same date).
+fn late_logins(dir: &std::path::Path, day: &str, tag: &str, n: usize) -> String {
+    let path = dir.join(format!("late-{tag}.jsonl"));
+    let lines: String = (0..n)
+        .map(|i| {
+            format!(
+                "{{\"event_id\":\"late-{tag}-{i}\",\"ts\":\"{day}T10:0{i}:00.000+08:00\",\"org_id\":\"corp-hk-01\",\"user_id\":\"u00135\",\"category\":\"operation\",\"action\":\"login\",\"result\":\"success\",\"mfa\":true,\"app\":\"pc\",\"ip\":\"203.0.113.7\",\"platform\":\"pc\"}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(&path, lines).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn only_changed_partitions_are_built_again_and_the_answers_stay_those_of_the_events() {
+    let set = repo().join("sample-data/conformance/hk");
+    let (tmp, cfg, _) = build_lake(&set);
+
+    let first = rollups(&cfg, &[]);
+    let all = built(&first);
+    assert!(all.len() >= 30, "a month of partitions: {first}");
+    assert_eq!(first["current"], 0);
+    let again = rollups(&cfg, &[]);
+    assert!(built(&again).is_empty(), "nothing changed: {again}");
+    assert_eq!(again["current"].as_u64().unwrap() as usize, all.len());
+
+    let before = kpis(&cfg, false);
+    same(&before, &kpis(&cfg, true), "rollups against raw");
+
+    // A late event: the KPI run itself builds the changed partition's rollups first.
+    let late = late_logins(tmp.path(), "2026-10-14", "a", 3);
+    run(&cfg, &["ingest", "events", &late]);
+    let after = kpis(&cfg, false);
+    let logins = |v: &Value| v["kpis"]["secure_login_rate"]["logins"].as_u64().unwrap();
+    assert_eq!(logins(&after), logins(&before) + 3, "the late logins count");
+    same(
+        &after,
+        &kpis(&cfg, true),
+        "after a late event, rollups against raw",
+    );
+    assert!(
+        built(&rollups(&cfg, &[])).is_empty(),
+        "the KPI run built it"
+    );
+
+    // Another late event, then the command: only its partition is built again.
+    let late = late_logins(tmp.path(), "2026-10-20", "b", 2);
+    run(&cfg, &["ingest", "events", &late]);
+    assert_eq!(built(&rollups(&cfg, &[])), ["2026-10-20"]);
+    let after = kpis(&cfg, false);
+    assert_eq!(logins(&after), logins(&before) + 5);
+
+    // A compaction rewrites the files (new names, same events): new keys, same answers.
+    run(&cfg, &["compact", "--min-files", "1", "--grace", "0s"]);
+    let compacted = rollups(&cfg, &[]);
+    assert!(
+        !built(&compacted).is_empty(),
+        "compacted partitions: {compacted}"
+    );
+    same(&after, &kpis(&cfg, false), "after a compaction");
+
+    // Built again from nothing: the same answers.
+    let rebuilt = rollups(&cfg, &["--rebuild"]);
+    assert_eq!(built(&rebuilt).len(), all.len());
+    same(&after, &kpis(&cfg, false), "after --rebuild");
+    same(&after, &kpis(&cfg, true), "raw at the end");
+
+    // Per department too.
+    let by = |raw: bool| {
+        let mut args = vec![
+            "kpi",
+            "--by",
+            "dept",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+            "--format",
+            "json",
+        ];
+        if raw {
+            args.push("--raw");
+        }
+        run_json(&cfg, &args)
+    };
+    same(&by(false), &by(true), "by department, rollups against raw");
+}
