@@ -319,8 +319,9 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
         );
         let options: Vec<String> = serde_json::from_value(options).unwrap();
         assert_eq!(
-            options, scope,
-            "only their departments, and no organisation"
+            options,
+            [&[String::new()][..], &scope[..]].concat(),
+            "all their departments together, then each of them; no organisation"
         );
         let shown = tiles(&b);
         let d01 = by_dept["departments"]
@@ -338,6 +339,34 @@ fn each_role_sees_its_own_dashboard_and_the_same_numbers_as_the_cli() {
             );
         }
         b.screenshot(&shots().join("dept-admin-overview.png"));
+        // All of them together: the check-ins and expected check-ins of every department of
+        // the scope, added up.
+        october(&b, "");
+        let all = tiles(&b);
+        let sum = |field: &str| -> f64 {
+            by_dept["departments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| scope.iter().any(|s| d["dept_id"] == s.as_str()))
+                .map(|d| {
+                    d["kpis"]["attendance_checkin_rate"][field]
+                        .as_f64()
+                        .unwrap()
+                })
+                .sum()
+        };
+        let expected = sum("checkins") / sum("expected");
+        assert!(
+            (all["attendance_checkin_rate"].as_f64().unwrap() - expected).abs() < 1e-9,
+            "all of d01's departments: {} shown, {expected} from the departments",
+            all["attendance_checkin_rate"]
+        );
+        assert_ne!(
+            all["attendance_checkin_rate"], shown["attendance_checkin_rate"],
+            "the whole scope is not d01 alone"
+        );
+        october(&b, "d01");
         // Asking for another department by URL is refused.
         let other = b.js(
             "return fetch('/api/v1/kpis?from=2026-10-01&to=2026-10-31&dept=d02').then(r => r.status)",

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use auditlake_core::Config;
 use auditlake_core::time::{Period, utc_date};
 use chrono::NaiveDate;
-use datafusion::arrow::array::{BooleanArray, Date32Array, RecordBatch};
+use datafusion::arrow::array::{BooleanArray, Date32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use serde_json::{Map, Value, json};
@@ -127,10 +127,25 @@ pub const BY_DEPT: [&str; 8] = [
 ];
 
 /// Who a KPI run is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Scope {
     Organisation,
+    /// The users of one department (exactly that `dept_id`).
     Department(String),
+    /// The users of any of these departments (a department admin's, sub-departments included:
+    /// the caller lists them).
+    Departments(Vec<String>),
+}
+
+impl Scope {
+    /// The departments whose users are in scope; `None` for the whole organisation.
+    pub fn departments(&self) -> Option<Vec<String>> {
+        match self {
+            Scope::Organisation => None,
+            Scope::Department(d) => Some(vec![d.clone()]),
+            Scope::Departments(l) => Some(l.clone()),
+        }
+    }
 }
 
 /// One segment of a KPI file.
@@ -256,12 +271,10 @@ fn params(p: &Period, scope: &Scope) -> BTreeMap<String, Param> {
         "dt_to".into(),
         Param::Text(utc_date(p.end_ms() - 1).format("%Y-%m-%d").to_string()),
     );
-    // The scope is a value, not SQL: `NULL` for the organisation, else the department id. The
+    // The scope is a value, not SQL: `NULL` for the organisation, else the departments' ids
+    // (for reading only; the departments themselves are the table `scope_departments`). The
     // views test `$scope_dept IS NULL OR ...`, which the optimizer folds away once it is bound.
-    let dept = match scope {
-        Scope::Organisation => None,
-        Scope::Department(d) => Some(d.clone()),
-    };
+    let dept = scope.departments().map(|l| l.join(","));
     m.insert("scope_dept".into(), Param::OptText(dept));
     m
 }
@@ -327,6 +340,22 @@ pub async fn prepare_from(
     ctx.register_table(
         "period_days",
         Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
+    let depts = Arc::new(Schema::new(vec![Field::new(
+        "dept_id",
+        DataType::Utf8,
+        false,
+    )]));
+    let list = RecordBatch::try_new(
+        depts.clone(),
+        vec![Arc::new(StringArray::from(
+            scope.departments().unwrap_or_default(),
+        ))],
+    )?;
+    ctx.deregister_table("scope_departments")?;
+    ctx.register_table(
+        "scope_departments",
+        Arc::new(MemTable::try_new(depts, vec![vec![list]])?),
     )?;
     let params = params(p, scope);
     let text = |k: &str| match &params[k] {

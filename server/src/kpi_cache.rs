@@ -28,7 +28,7 @@ pub const CAPACITY: usize = 64;
 struct Key {
     from: NaiveDate,
     to: NaiveDate,
-    dept: Option<String>,
+    scope: Scope,
 }
 
 struct Entry {
@@ -61,10 +61,7 @@ impl KpiCache {
         let key = Key {
             from: period.from,
             to: period.to,
-            dept: match scope {
-                Scope::Organisation => None,
-                Scope::Department(d) => Some(d.clone()),
-            },
+            scope: scope.clone(),
         };
         let lake = engine.lake().to_path_buf();
         let before = {

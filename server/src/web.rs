@@ -401,26 +401,18 @@ pub async fn kpis(
     let result = async {
         let engine = Engine::open(cfg).await?;
         let allowed = allowed_departments(&engine, &account).await?;
-        let dept = match (&allowed, q.dept.filter(|d| !d.is_empty())) {
-            (None, d) => d,
-            (Some(list), Some(d)) if list.contains(&d) => Some(d),
+        // A department admin without `dept` sees all of her departments together (the
+        // sub-departments included); with `dept`, that one.
+        let (dept, scope) = match (&allowed, q.dept.filter(|d| !d.is_empty())) {
+            (None, None) => (None, Scope::Organisation),
+            (None, Some(d)) => (Some(d.clone()), Scope::Department(d)),
+            (Some(list), Some(d)) if list.contains(&d) => (Some(d.clone()), Scope::Department(d)),
             (Some(_), Some(d)) => {
                 return Ok(Err(format!(
                     "department {d:?} is not one of this account's departments"
                 )));
             }
-            (Some(list), None) => Some(
-                account
-                    .departments
-                    .first()
-                    .or(list.first())
-                    .cloned()
-                    .unwrap_or_default(),
-            ),
-        };
-        let scope = match &dept {
-            None => Scope::Organisation,
-            Some(d) => Scope::Department(d.clone()),
+            (Some(list), None) => (None, Scope::Departments(list.clone())),
         };
         let period = auditlake_core::time::Period::new(from, to, cfg.timezone)?;
         let (prev_from, prev_to) = previous_period(from, to);

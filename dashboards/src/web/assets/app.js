@@ -8,7 +8,7 @@ const T = {
     overview: 'Overview', alerts: 'Alerts', sql: 'SQL console', audit: 'Audit', logout: 'Sign out',
     signin: 'Sign in', account: 'Account', password: 'Password', this_month: 'This month',
     last_month: 'Last month', custom: 'Custom', apply: 'Apply', the_sql: 'The SQL that computes it',
-    run: 'Run', download_csv: 'Download CSV', download_parquet: 'Download Parquet', tables: 'Tables and columns', filter_account: 'Account', organisation: 'Whole organisation',
+    run: 'Run', download_csv: 'Download CSV', download_parquet: 'Download Parquet', tables: 'Tables and columns', filter_account: 'Account', organisation: 'Whole organisation', all_mine: 'All my departments',
     rule: 'Rule', key: 'Key', severity: 'Severity', state: 'State', dept: 'Department', fired: 'Fired',
     summary: 'Summary', acked: 'Acknowledged by', acknowledge: 'Acknowledge', firing: 'firing',
     resolved: 'resolved', count_firing: 'Firing', count_resolved: 'Resolved', rows: 'rows',
@@ -32,7 +32,7 @@ const T = {
     overview: '總覽', alerts: '警報', sql: 'SQL 查詢', audit: '審計', logout: '登出',
     signin: '登入', account: '帳號', password: '密碼', this_month: '本月', last_month: '上月',
     custom: '自訂', apply: '套用', the_sql: '計算此指標的 SQL', run: '執行', download_csv: '下載 CSV', download_parquet: '下載 Parquet', tables: '資料表與欄位',
-    filter_account: '帳號', organisation: '全機構', rule: '規則', key: '鍵', severity: '嚴重程度',
+    filter_account: '帳號', organisation: '全機構', all_mine: '我的全部部門', rule: '規則', key: '鍵', severity: '嚴重程度',
     state: '狀態', dept: '部門', fired: '觸發時間', summary: '摘要', acked: '確認人',
     acknowledge: '確認', firing: '觸發中', resolved: '已解除', count_firing: '觸發中',
     count_resolved: '已解除', rows: '列', no_findings: '沒有警報。', bad_login: '帳號或密碼錯誤。',
@@ -91,7 +91,7 @@ function translate() {
   for (const e of document.querySelectorAll('[data-i18n-placeholder]')) e.placeholder = t(e.dataset.i18nPlaceholder);
   $('lang').textContent = state.lang === 'zh' ? 'English' : '中文';
   const org = document.querySelector('#dept option[value=""]');
-  if (org) org.textContent = t('organisation');
+  if (org) org.textContent = t(state.kpis && !state.kpis.organisation ? 'all_mine' : 'organisation');
   if (state.kpis) renderTiles();
 }
 
@@ -152,7 +152,8 @@ async function loadKpis() {
   const sel = $('dept');
   const chosen = state.kpis.dept || '';
   sel.replaceChildren();
-  if (state.kpis.organisation) sel.append(el('option', { value: '', text: t('organisation') }));
+  // The organisation, or (a department admin) all of her departments together.
+  sel.append(el('option', { value: '', text: t(state.kpis.organisation ? 'organisation' : 'all_mine') }));
   for (const d of state.kpis.departments) {
     sel.append(el('option', { value: d.dept_id, text: `${d.name || d.dept_id} (${d.dept_id})` }));
   }
