@@ -14,7 +14,8 @@
 //!   its partitions only, so only they are built again; an upgrade that changes a rollup's SQL
 //!   changes every key. A key's folder is written whole under a temporary name and renamed into
 //!   place (put-if-absent: two builders of the same key write the same content, the second
-//!   rename loses and is dropped); superseded versions are deleted after [`GRACE`], so a KPI
+//!   rename loses and is dropped); superseded versions are deleted [`GRACE`] after a refresh
+//!   first finds them superseded, so a KPI
 //!   run still reading them is not cut short.
 //! - [`Source::Raw`]: the same rollup SQL over the period's events, planned as views, nothing
 //!   stored. It is the reference the stored rollups are tested against
@@ -129,6 +130,9 @@ pub struct Refreshed {
     pub current: usize,
     /// Superseded versions (and abandoned temporary folders) deleted.
     pub removed: usize,
+    /// The version stored for each partition looked at: current when [`refresh`] returned
+    /// (built now, or found), so a reader lists exactly these.
+    pub versions: BTreeMap<String, String>,
 }
 
 /// The current partitions of the lake with the key of their rollups' version.
@@ -183,6 +187,7 @@ pub async fn refresh(
         }
         if layout.rollup_partition(dt).join(key).is_dir() {
             out.current += 1;
+            out.versions.insert(dt.clone(), key.clone());
         } else {
             todo.push((dt.clone(), key.clone()));
         }
@@ -192,27 +197,38 @@ pub async fn refresh(
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut builds = futures::stream::iter(todo.into_iter().map(|(dt, key)| {
         let layout = layout.clone();
-        async move { build(engine, cfg, &layout, &dt, &key).await.map(|()| dt) }
+        async move {
+            build(engine, cfg, &layout, &dt, &key)
+                .await
+                .map(|k| (dt, k))
+        }
     }))
     .buffer_unordered(parallel);
     while let Some(r) = builds.next().await {
-        out.built.push(r?);
+        let (dt, key) = r?;
+        if let Some(key) = key {
+            out.versions.insert(dt.clone(), key);
+        }
+        out.built.push(dt);
     }
     out.built.sort();
-    out.removed = remove_superseded(&layout, &keys)?;
+    let mut current = keys;
+    current.extend(out.versions.iter().map(|(d, k)| (d.clone(), k.clone())));
+    out.removed = remove_superseded(&layout, &current)?;
     Ok(out)
 }
 
 /// Builds one partition's rollups (every rollup from one reading of its events) into
 /// `<dt>/<key>/`. The key is checked again after the reading: if a commit or a compaction
-/// changed the partition meanwhile, the result is dropped and the reading starts over.
+/// changed the partition meanwhile, the result is dropped and the reading starts over. Returns
+/// the key stored (`None`: the partition has no visible files any more).
 async fn build(
     engine: &Engine,
     cfg: &Config,
     layout: &LakeLayout,
     dt: &str,
     key: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<String>> {
     let mut key = key.to_string();
     for _attempt in 0..5 {
         let session = engine.session();
@@ -229,9 +245,9 @@ async fn build(
         }
         let now = keys(layout.root(), cfg)?;
         match now.get(dt) {
-            Some(k) if *k == key => return write(layout, dt, &key, tables),
+            Some(k) if *k == key => return write(layout, dt, &key, tables).map(|()| Some(key)),
             // Emptied (a compaction in progress hides every file): nothing to store.
-            None => return Ok(()),
+            None => return Ok(None),
             Some(k) => key = k.clone(),
         }
     }
@@ -329,8 +345,10 @@ pub fn remove_all(lake: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// Deletes versions that are not current (and temporary folders) once older than [`GRACE`],
-/// and the folders of partitions that no longer exist.
+/// Deletes versions that are no longer current, [`GRACE`] after a refresh first found them
+/// superseded (it leaves a `SUPERSEDED` file in the version's folder: a version built long ago
+/// may have been current a moment ago, and a KPI run may be reading it), temporary folders of
+/// builders that stopped [`GRACE`] ago, and the folders of partitions that no longer exist.
 fn remove_superseded(
     layout: &LakeLayout,
     keys: &BTreeMap<String, String>,
@@ -358,7 +376,25 @@ fn remove_superseded(
         };
         for v in versions.flatten() {
             let vname = v.file_name().to_string_lossy().into_owned();
-            if Some(&vname) != current && old(&v.path()) {
+            if Some(&vname) == current {
+                // Current again (or still): not to be deleted later on an old mark.
+                let _ = std::fs::remove_file(v.path().join("SUPERSEDED"));
+                continue;
+            }
+            let gone = if vname.contains(".tmp-") {
+                old(&v.path())
+            } else {
+                let mark = v.path().join("SUPERSEDED");
+                if mark.exists() {
+                    old(&mark)
+                } else {
+                    std::fs::write(&mark, b"").map_err(|e| {
+                        anyhow::anyhow!("cannot mark the old rollups {}: {e}", v.path().display())
+                    })?;
+                    false
+                }
+            };
+            if gone {
                 std::fs::remove_dir_all(v.path()).map_err(|e| {
                     anyhow::anyhow!("cannot delete the old rollups {}: {e}", v.path().display())
                 })?;
@@ -427,9 +463,10 @@ pub async fn register(
                         let (f, t) = bounds(r.range, dt_from, dt_to);
                         (lo.min(f.to_string()), hi.max(t.to_string()))
                     });
-            refresh(engine, cfg, Some((&lo, &hi))).await?;
+            // The versions current when the refresh ended: a commit landing after it is seen by
+            // the next run (as a scan of the events listed a moment earlier would miss it).
+            let keys = refresh(engine, cfg, Some((&lo, &hi))).await?.versions;
             let layout = LakeLayout::new(engine.lake());
-            let keys = keys(engine.lake(), cfg)?;
             let schemas = schemas(engine).await?;
             for r in ROLLUPS {
                 let (from, to) = bounds(r.range, dt_from, dt_to);
@@ -442,7 +479,6 @@ pub async fn register(
                             .join(key)
                             .join(format!("{}.parquet", r.name))
                     })
-                    .filter(|p| p.is_file())
                     .collect();
                 let schema = schemas[r.name].clone();
                 let name = format!("{}_parts", r.name);
@@ -496,4 +532,62 @@ async fn schemas(engine: &Engine) -> anyhow::Result<BTreeMap<&'static str, Schem
         out.insert(r.name, Arc::new(df.schema().as_arrow().clone()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn age(p: &Path, by: Duration) {
+        let t = std::time::SystemTime::now() - by;
+        std::fs::File::open(p).unwrap().set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn a_superseded_version_goes_only_a_grace_period_after_it_was_found_superseded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = LakeLayout::new(tmp.path());
+        let part = layout.rollup_partition("2026-10-01");
+        for v in ["cur", "old", "old2.tmp-1-x"] {
+            std::fs::create_dir_all(part.join(v)).unwrap();
+        }
+        // Built long ago, but current until a moment ago: not deleted at once.
+        age(&part.join("old"), GRACE * 10);
+        let keys = BTreeMap::from([("2026-10-01".to_string(), "cur".to_string())]);
+        assert_eq!(remove_superseded(&layout, &keys).unwrap(), 0);
+        assert!(part.join("old/SUPERSEDED").is_file(), "marked");
+        assert!(!part.join("cur/SUPERSEDED").exists());
+        assert_eq!(
+            remove_superseded(&layout, &keys).unwrap(),
+            0,
+            "the mark is new"
+        );
+
+        age(
+            &part.join("old/SUPERSEDED"),
+            GRACE + Duration::from_secs(60),
+        );
+        assert_eq!(remove_superseded(&layout, &keys).unwrap(), 1);
+        assert!(!part.join("old").exists());
+        assert!(part.join("cur").is_dir() && part.join("old2.tmp-1-x").is_dir());
+
+        // A builder's temporary folder goes once it is older than the grace period.
+        age(&part.join("old2.tmp-1-x"), GRACE + Duration::from_secs(60));
+        assert_eq!(remove_superseded(&layout, &keys).unwrap(), 1);
+
+        // A version current again loses its mark.
+        std::fs::write(part.join("cur/SUPERSEDED"), b"").unwrap();
+        remove_superseded(&layout, &keys).unwrap();
+        assert!(!part.join("cur/SUPERSEDED").exists());
+
+        // A partition that is gone: its versions are marked, then deleted, then its folder.
+        let none = BTreeMap::new();
+        remove_superseded(&layout, &none).unwrap();
+        age(
+            &part.join("cur/SUPERSEDED"),
+            GRACE + Duration::from_secs(60),
+        );
+        assert_eq!(remove_superseded(&layout, &none).unwrap(), 1);
+        assert!(!part.exists());
+    }
 }
