@@ -7,8 +7,9 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn kpis(cfg: &std::path::Path, raw: bool) -> Value {
-    let mut args = vec![
+/// October's KPIs, with `extra` arguments (`--raw`, `--by dept`).
+fn october(cfg: &std::path::Path, extra: &[&str]) -> Value {
+    let args = [
         "kpi",
         "--from",
         "2026-10-01",
@@ -17,10 +18,11 @@ fn kpis(cfg: &std::path::Path, raw: bool) -> Value {
         "--format",
         "json",
     ];
-    if raw {
-        args.push("--raw");
-    }
-    run_json(cfg, &args)
+    run_json(cfg, &[&args[..], extra].concat())
+}
+
+fn kpis(cfg: &std::path::Path, raw: bool) -> Value {
+    october(cfg, if raw { &["--raw"] } else { &[] })
 }
 
 fn rollups(cfg: &std::path::Path, extra: &[&str]) -> Value {
@@ -112,22 +114,9 @@ fn only_changed_partitions_are_built_again_and_the_answers_stay_those_of_the_eve
     same(&after, &kpis(&cfg, true), "raw at the end");
 
     // Per department too.
-    let by = |raw: bool| {
-        let mut args = vec![
-            "kpi",
-            "--by",
-            "dept",
-            "--from",
-            "2026-10-01",
-            "--to",
-            "2026-10-31",
-            "--format",
-            "json",
-        ];
-        if raw {
-            args.push("--raw");
-        }
-        run_json(&cfg, &args)
-    };
-    same(&by(false), &by(true), "by department, rollups against raw");
+    same(
+        &october(&cfg, &["--by", "dept"]),
+        &october(&cfg, &["--by", "dept", "--raw"]),
+        "by department, rollups against raw",
+    );
 }

@@ -256,6 +256,14 @@ pub fn period_json(cfg: &Config, p: &Period) -> Value {
     })
 }
 
+/// The UTC dates (`dt` partitions) of a period's first and last instants.
+fn utc_dates(p: &Period) -> (String, String) {
+    (
+        utc_date(p.start_ms()).format("%Y-%m-%d").to_string(),
+        utc_date(p.end_ms() - 1).format("%Y-%m-%d").to_string(),
+    )
+}
+
 fn params(p: &Period, scope: &Scope) -> BTreeMap<String, Param> {
     let mut m = BTreeMap::new();
     m.insert("period_start".into(), Param::Instant(p.start_ms()));
@@ -263,14 +271,9 @@ fn params(p: &Period, scope: &Scope) -> BTreeMap<String, Param> {
     m.insert("from".into(), Param::Date(p.from));
     m.insert("to".into(), Param::Date(p.to));
     m.insert("last_day".into(), Param::Date(p.to));
-    m.insert(
-        "dt_from".into(),
-        Param::Text(utc_date(p.start_ms()).format("%Y-%m-%d").to_string()),
-    );
-    m.insert(
-        "dt_to".into(),
-        Param::Text(utc_date(p.end_ms() - 1).format("%Y-%m-%d").to_string()),
-    );
+    let (dt_from, dt_to) = utc_dates(p);
+    m.insert("dt_from".into(), Param::Text(dt_from));
+    m.insert("dt_to".into(), Param::Text(dt_to));
     // The scope is a value, not SQL: `NULL` for the organisation, else the departments' ids
     // (for reading only; the departments themselves are the table `scope_departments`). The
     // views test `$scope_dept IS NULL OR ...`, which the optimizer folds away once it is bound.
@@ -358,19 +361,8 @@ pub async fn prepare_from(
         Arc::new(MemTable::try_new(depts, vec![vec![list]])?),
     )?;
     let params = params(p, scope);
-    let text = |k: &str| match &params[k] {
-        Param::Text(t) => t.clone(),
-        _ => unreachable!("{k} is text"),
-    };
-    crate::rollup::register(
-        engine,
-        cfg,
-        &session,
-        source,
-        &text("dt_from"),
-        &text("dt_to"),
-    )
-    .await?;
+    let (dt_from, dt_to) = utc_dates(p);
+    crate::rollup::register(engine, cfg, &session, source, &dt_from, &dt_to).await?;
     for (name, sql) in VIEWS {
         // Planned with its parameters bound. `scope_users` and `pev` stay views (DataFusion
         // inlines them, so each KPI reads only the columns and rows it needs); the small

@@ -43,25 +43,26 @@ impl LakeStore {
         }
     }
 
-    /// The names of the excluded files of a state. Every Parquet file of the lake has a name of
-    /// its own (a commit id is part of it), so the name is enough; paths are not canonicalized
-    /// here (a hidden file may not exist yet).
     fn excluded(bytes: &[u8]) -> Result<HashSet<String>> {
-        if bytes.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let state: CompactionState = serde_json::from_slice(bytes).map_err(|e| {
-            generic(std::io::Error::other(format!(
-                "damaged compaction state ({e})"
-            )))
-        })?;
-        Ok(state
-            .excluded()
-            .into_iter()
-            .filter_map(|rel| rel.rsplit('/').next())
-            .map(str::to_string)
-            .collect())
+        excluded_names(bytes).map_err(generic)
     }
+}
+
+/// The names of the files a compaction state (its bytes; empty: none) excludes. Every Parquet
+/// file of the lake has a name of its own (a commit id is part of it), so the name is enough;
+/// paths are not canonicalized here (a hidden file may not exist yet).
+pub(crate) fn excluded_names(bytes: &[u8]) -> std::io::Result<HashSet<String>> {
+    if bytes.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let state: CompactionState = serde_json::from_slice(bytes)
+        .map_err(|e| std::io::Error::other(format!("damaged compaction state ({e})")))?;
+    Ok(state
+        .excluded()
+        .into_iter()
+        .filter_map(|rel| rel.rsplit('/').next())
+        .map(str::to_string)
+        .collect())
 }
 
 fn generic(e: std::io::Error) -> datafusion::object_store::Error {

@@ -287,7 +287,7 @@ fn write(
         )
     };
     std::fs::create_dir_all(&dir).map_err(|e| fail("create", &dir, &e))?;
-    let tmp = dir.join(format!("{key}.tmp-{}-{}", std::process::id(), uuid_like()));
+    let tmp = dir.join(format!("{key}.tmp-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir(&tmp).map_err(|e| fail("create", &tmp, &e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
@@ -322,16 +322,6 @@ fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
-}
-
-/// A name part no other process or task uses at the same time.
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{t:x}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Deletes every stored rollup (`auditlake rollups --rebuild`). A KPI run reading them at that

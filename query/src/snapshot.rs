@@ -8,12 +8,11 @@
 //! snapshot, the same SQL and the same parameters give the same answer (the KPI SQL reads no
 //! clock).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 
 use auditlake_core::LakeLayout;
-use auditlake_core::compaction::CompactionState;
 
 /// The identity of what a lake holds now (see the module's comment). Comparable within one
 /// process.
@@ -26,26 +25,8 @@ pub struct Snapshot(u64);
 pub fn snapshot(lake: &Path) -> std::io::Result<Snapshot> {
     let layout = LakeLayout::new(lake);
     let mut h = DefaultHasher::new();
-    let mut days: Vec<_> = match std::fs::read_dir(layout.events()) {
-        Ok(d) => d.collect::<Result<Vec<_>, _>>()?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
-    };
-    days.sort_by_key(|d| d.file_name());
-    for day in days {
-        if !day.file_type()?.is_dir() {
-            continue;
-        }
-        let mut files: Vec<(String, u64)> = Vec::new();
-        for f in std::fs::read_dir(day.path())? {
-            let f = f?;
-            let name = f.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".parquet") {
-                files.push((name, f.metadata()?.len()));
-            }
-        }
-        files.sort();
-        day.file_name().to_string_lossy().hash(&mut h);
+    for (day, files) in event_files(&layout)? {
+        day.hash(&mut h);
         files.hash(&mut h);
     }
     match std::fs::read(layout.compaction_state()) {
@@ -57,6 +38,45 @@ pub fn snapshot(lake: &Path) -> std::io::Result<Snapshot> {
     Ok(Snapshot(h.finish()))
 }
 
+/// A day folder's Parquet files: names and sizes, sorted.
+type Files = Vec<(String, u64)>;
+
+/// The folders of `events/` (`dt=...`), sorted, each with its Parquet files.
+fn event_files(layout: &LakeLayout) -> std::io::Result<Vec<(String, Files)>> {
+    let days = match std::fs::read_dir(layout.events()) {
+        Ok(d) => d.collect::<Result<Vec<_>, _>>()?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for day in days {
+        if !day.file_type()?.is_dir() {
+            continue;
+        }
+        let mut files: Files = Vec::new();
+        for f in std::fs::read_dir(day.path())? {
+            let f = f?;
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".parquet") {
+                files.push((name, f.metadata()?.len()));
+            }
+        }
+        files.sort();
+        out.push((day.file_name().to_string_lossy().into_owned(), files));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The compaction state's bytes (empty when there is none).
+fn state_bytes(layout: &LakeLayout) -> std::io::Result<Vec<u8>> {
+    match std::fs::read(layout.compaction_state()) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The event partitions queries see now, each as one number that changes when, and only when,
 /// its visible files do: `dt` (`YYYY-MM-DD`) → a hash of the names and sizes of its Parquet
 /// files, leaving out those a compaction hides or has retired (as `lake_store` does, with the
@@ -64,57 +84,31 @@ pub fn snapshot(lake: &Path) -> std::io::Result<Snapshot> {
 pub fn partitions(lake: &Path) -> std::io::Result<BTreeMap<String, u64>> {
     let layout = LakeLayout::new(lake);
     loop {
-        let before = std::fs::read(layout.compaction_state()).unwrap_or_default();
-        let excluded: HashSet<String> = if before.is_empty() {
-            HashSet::new()
-        } else {
-            let state: CompactionState = serde_json::from_slice(&before).map_err(|e| {
-                std::io::Error::other(format!(
-                    "damaged compaction state {} ({e})",
-                    layout.compaction_state().display()
-                ))
-            })?;
-            state
-                .excluded()
-                .into_iter()
-                .filter_map(|rel| rel.rsplit('/').next())
-                .map(str::to_string)
-                .collect()
-        };
+        let before = state_bytes(&layout)?;
+        let listed = event_files(&layout)?;
+        if before != state_bytes(&layout)? {
+            continue;
+        }
+        let excluded = crate::lake_store::excluded_names(&before).map_err(|e| {
+            std::io::Error::other(format!("{}: {e}", layout.compaction_state().display()))
+        })?;
         let mut out = BTreeMap::new();
-        let days = match std::fs::read_dir(layout.events()) {
-            Ok(d) => d.collect::<Result<Vec<_>, _>>()?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        for day in days {
-            let name = day.file_name().to_string_lossy().into_owned();
-            let Some(dt) = name.strip_prefix("dt=") else {
+        for (day, files) in listed {
+            let Some(dt) = day.strip_prefix("dt=") else {
                 continue;
             };
-            if !day.file_type()?.is_dir() {
+            let visible: Files = files
+                .into_iter()
+                .filter(|(name, _)| !excluded.contains(name))
+                .collect();
+            if visible.is_empty() {
                 continue;
             }
-            let mut files: Vec<(String, u64)> = Vec::new();
-            for f in std::fs::read_dir(day.path())? {
-                let f = f?;
-                let name = f.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".parquet") && !excluded.contains(&name) {
-                    files.push((name, f.metadata()?.len()));
-                }
-            }
-            if files.is_empty() {
-                continue;
-            }
-            files.sort();
             // A stable hash (the key names folders on disk, read by later versions too).
-            let text: String = files.iter().map(|(n, l)| format!("{n}\t{l}\n")).collect();
+            let text: String = visible.iter().map(|(n, l)| format!("{n}\t{l}\n")).collect();
             out.insert(dt.to_string(), xxhash_rust::xxh3::xxh3_64(text.as_bytes()));
         }
-        let after = std::fs::read(layout.compaction_state()).unwrap_or_default();
-        if before == after {
-            return Ok(out);
-        }
+        return Ok(out);
     }
 }
 
