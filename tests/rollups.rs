@@ -113,6 +113,80 @@ fn only_changed_partitions_are_built_again_and_the_answers_stay_those_of_the_eve
     same(&after, &kpis(&cfg, false), "after --rebuild");
     same(&after, &kpis(&cfg, true), "raw at the end");
 
+    // A message sent twice just before a UTC midnight (08:00 in Hong Kong), read and answered
+    // just after it: the first send counts, and its read and reply are found in the next
+    // partition (a rollup resolves them inside the send's own partition only when they are there).
+    let msgs = tmp.path().join("late-messages.jsonl");
+    let ev = |id: &str, ts: &str, user: &str, action: &str, target: &str, detail: &str| {
+        format!(
+            "{{\"event_id\":\"{id}\",\"ts\":\"2026-10-14T{ts}+08:00\",\"org_id\":\"corp-hk-01\",\"user_id\":\"{user}\",\"category\":\"behaviour\",\"action\":\"{action}\",\"app\":\"im\",\"target_id\":\"{target}\"{detail}}}\n"
+        )
+    };
+    let to = |u: &str| format!(",\"detail\":{{\"to\":\"{u}\"}}");
+    std::fs::write(
+        &msgs,
+        [
+            ev(
+                "late-m1",
+                "07:50:00.000",
+                "u00135",
+                "message_send",
+                "late-msg",
+                &to("u00124"),
+            ),
+            ev(
+                "late-m2",
+                "07:55:00.000",
+                "u00135",
+                "message_send",
+                "late-msg",
+                &to("u00124"),
+            ),
+            ev(
+                "late-m3",
+                "08:10:00.000",
+                "u00124",
+                "message_read",
+                "late-msg",
+                "",
+            ),
+            ev(
+                "late-m4",
+                "08:20:00.000",
+                "u00124",
+                "message_send",
+                "late-reply",
+                ",\"detail\":{\"to\":\"u00135\",\"reply_to\":\"late-msg\"}",
+            ),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let before = kpis(&cfg, false);
+    run(&cfg, &["ingest", "events", &msgs.display().to_string()]);
+    let after = kpis(&cfg, false);
+    same(
+        &after,
+        &kpis(&cfg, true),
+        "messages across midnight, rollups against raw",
+    );
+    let m = |v: &Value, f: &str| v["kpis"]["message_response_time"][f].as_u64().unwrap();
+    // Two messages more (the resent one counted once, and the reply, unread), one read and one
+    // replied to; the read came 20 minutes after the first send.
+    assert_eq!(m(&after, "messages"), m(&before, "messages") + 2);
+    assert_eq!(m(&after, "read_count"), m(&before, "read_count") + 1);
+    assert_eq!(m(&after, "replied_count"), m(&before, "replied_count") + 1);
+    let buckets = |v: &Value| {
+        v["kpis"]["message_response_time"]["read_buckets"]["5m_30m"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        buckets(&after),
+        buckets(&before) + 1,
+        "read 20 minutes after the first send"
+    );
+
     // Per department too.
     same(
         &october(&cfg, &["--by", "dept"]),

@@ -4,40 +4,50 @@
 -- Read: the recipient's first `message_read` of that message at or after the send, whenever it came.
 -- Reply: the recipient's first `message_send` with detail.reply_to = that message, at or after the send.
 -- @table msg_candidates
-SELECT target_id, ts, event_id, recipient FROM msg_sends
+SELECT target_id, ts, event_id, recipient, first_read_ts, first_reply_ts FROM msg_sends
 WHERE day >= $from AND day <= $to
   AND target_id IS NOT NULL AND recipient IS NOT NULL
   AND ($scope_dept IS NULL OR user_id IN (SELECT user_id FROM scope_users))
 -- @table msg_first
--- The earliest send per message as two aggregates and joins (event ids are unique in the lake),
--- not `row_number()`: almost every message has one send, and a window's per-partition state over
--- two million one-row partitions is what cost most (benches/README.md).
-WITH first_ts AS (
-    SELECT target_id, min(ts) AS ts FROM msg_candidates GROUP BY target_id
+-- The earliest send per message. Almost every message has one send: those are taken as they are,
+-- and only the messages sent more than once are ranked (a window over two million one-row
+-- partitions, or two aggregates and two joins over all of them, is what cost most:
+-- benches/README.md).
+WITH dup AS (
+    SELECT target_id FROM msg_candidates GROUP BY target_id HAVING count(*) > 1
 ),
-first_id AS (
-    SELECT c.target_id, min(c.event_id) AS event_id
-    FROM msg_candidates c JOIN first_ts f ON f.target_id = c.target_id AND f.ts = c.ts
-    GROUP BY c.target_id
+ranked AS (
+    SELECT c.*, row_number() OVER (PARTITION BY target_id ORDER BY ts, event_id) AS nth
+    FROM msg_candidates c
+    WHERE target_id IN (SELECT target_id FROM dup)
 )
-SELECT c.target_id, c.ts, c.recipient
-FROM msg_candidates c JOIN first_id f ON f.target_id = c.target_id AND f.event_id = c.event_id
+SELECT target_id, ts, recipient, first_read_ts, first_reply_ts
+FROM msg_candidates WHERE target_id NOT IN (SELECT target_id FROM dup)
+UNION ALL
+SELECT target_id, ts, recipient, first_read_ts, first_reply_ts
+FROM ranked WHERE nth = 1
 -- @table msg_latency
+-- A send's first read and reply found in its own partition are final (see the rollup
+-- msg_sends); the others are looked for in every read and send from the start of the period on.
 WITH reads AS (
     SELECT s.target_id, min(r.ts) AS read_ts
     FROM msg_first s
     JOIN msg_reads r ON r.target_id = s.target_id AND r.user_id = s.recipient AND r.ts >= s.ts
+    WHERE s.first_read_ts IS NULL
     GROUP BY s.target_id
 ),
 replies AS (
     SELECT s.target_id, min(r.ts) AS reply_ts
     FROM msg_first s
     JOIN msg_sends r ON r.reply_to = s.target_id AND r.user_id = s.recipient AND r.ts >= s.ts
+    WHERE s.first_reply_ts IS NULL
     GROUP BY s.target_id
 )
 SELECT s.target_id,
-       (CAST(rd.read_ts AS BIGINT) - CAST(s.ts AS BIGINT)) / 1000.0  AS read_s,
-       (CAST(rp.reply_ts AS BIGINT) - CAST(s.ts AS BIGINT)) / 1000.0 AS reply_s
+       (CAST(coalesce(s.first_read_ts, rd.read_ts) AS BIGINT) - CAST(s.ts AS BIGINT)) / 1000.0
+           AS read_s,
+       (CAST(coalesce(s.first_reply_ts, rp.reply_ts) AS BIGINT) - CAST(s.ts AS BIGINT)) / 1000.0
+           AS reply_s
 FROM msg_first s
 LEFT JOIN reads rd ON rd.target_id = s.target_id
 LEFT JOIN replies rp ON rp.target_id = s.target_id
