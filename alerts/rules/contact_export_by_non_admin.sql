@@ -17,12 +17,12 @@ SELECT
   e.ts,
   'Contact list exported by ' || coalesce(e.user_id, 'unknown user') || coalesce(' (' || u.name || ')', '')
     || ' with role ' || coalesce(u.role, 'unknown')
-    || coalesce(', ' || CAST(json_num(e.detail, 'count') AS BIGINT) || ' contacts', '') AS summary,
+    || coalesce(', ' || TRY_CAST(json_num(e.detail, 'count') AS BIGINT) || ' contacts', '') AS summary,
   e.user_id,
   u.name AS user_name,
   u.dept_id,
   u.role,
-  CAST(json_num(e.detail, 'count') AS BIGINT) AS contacts,
+  TRY_CAST(json_num(e.detail, 'count') AS BIGINT) AS contacts,
   e.ip
 FROM events e
 LEFT JOIN users u ON u.user_id = e.user_id

@@ -356,3 +356,41 @@ async fn user_rules_replace_builtins_and_malformed_rules_do_not_stop_the_others(
     assert_eq!(chat[0].severity, Severity::Low);
     assert_eq!(chat[0].summary, "mine: conv-9");
 }
+
+/// A contact export whose `detail.count` does not fit a 64-bit integer (or is no number) is
+/// still found, with the count left out; before, one such export failed the whole rule and hid
+/// every other export of the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_contact_count_does_not_hide_the_exports() {
+    let t0 = ms("2026-10-07T10:00:00+08:00");
+    let export = |id: &str, count: serde_json::Value| {
+        json!({"event_id": id, "ts": t0, "user_id": "a", "category": "operation",
+               "action": "contact_export", "app": "contacts", "detail": {"count": count}})
+    };
+    let events = [
+        export("huge", json!(1e30)),
+        export("text", json!("many")),
+        export("plain", json!(120)),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let (cfg, engine) = lake(tmp.path(), &events, "").await;
+    let (rules, _) = load_rules(&cfg);
+    let (findings, errors) = run(&cfg, &engine, &rules, ms("2026-10-07T12:00:00+08:00")).await;
+    assert!(errors.is_empty(), "{errors:#?}");
+    let mut found = keys(&findings, "contact_export_by_non_admin");
+    found.sort();
+    assert_eq!(found, ["huge", "plain", "text"]);
+    let summary = |key: &str| {
+        findings
+            .iter()
+            .find(|f| f.key == key)
+            .map(|f| f.summary.clone())
+            .unwrap()
+    };
+    assert!(
+        summary("plain").ends_with(", 120 contacts"),
+        "{}",
+        summary("plain")
+    );
+    assert!(!summary("huge").contains("contacts"), "{}", summary("huge"));
+}
