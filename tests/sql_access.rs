@@ -449,6 +449,44 @@ fn psql_and_psycopg_sign_in_as_accounts_and_run_the_grafana_kpi_query() {
         err.contains("role executive may not read table `events`"),
         "{err}"
     );
+    // psql's own catalog commands, through pg_catalog: `\dt` lists the session's tables (for
+    // every role, even one refused their rows), `\d events` its columns.
+    let columns: Vec<String> = run_json(
+        &cfg,
+        &[
+            "sql",
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'events' \
+             ORDER BY ordinal_position",
+            "--format",
+            "json",
+        ],
+    )
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|r| r["column_name"].as_str().unwrap().to_string())
+    .collect();
+    assert!(columns.len() > 10, "{columns:?}");
+    for (user, password) in [("dana", "dana's password"), ("ed", "ed-pw")] {
+        let (code, out, err) = psql(port, user, password, "\\dt");
+        assert_eq!(code, Some(0), "{user}: {err}");
+        let tables: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            tables,
+            ["departments", "events", "findings", "query_log", "users"]
+                .map(|t| format!("public|{t}|table|postgres")),
+            "{user}"
+        );
+        // psql looks the OID of `events` up in one statement and its columns in the next.
+        let (code, out, err) = psql(port, user, password, "\\d events");
+        assert_eq!(code, Some(0), "{user}: {err}");
+        let described: Vec<&str> = out.lines().map(|l| l.split('|').next().unwrap()).collect();
+        assert_eq!(described, columns, "{user}: {out}");
+        assert!(
+            out.contains("ts|timestamp with time zone||not null|"),
+            "{out}"
+        );
+    }
     // Clients' housekeeping is acknowledged; writes are refused.
     let (code, out, err) = psql(
         port,
@@ -542,4 +580,71 @@ except psycopg.OperationalError as e:
         has("ed", "refused") && has("cleo", "ok") && has("vic", "ok"),
         "{log}"
     );
+}
+
+/// What JDBC tools (DBeaver, Metabase) do on connecting and browsing, with Debian's PostgreSQL
+/// JDBC driver: `DatabaseMetaData.getTables` / `getColumns` read `pg_catalog` as the account,
+/// a prepared statement counts the account's rows, a wrong password is refused with 28P01.
+#[test]
+fn a_jdbc_client_lists_an_accounts_tables_and_columns() {
+    let (_tmp, cfg, _) = setup();
+    let serve = Serve::start(&cfg);
+    let port = serve.pg.expect("pg_listen is set").port();
+    let jar = Path::new("/usr/share/java/postgresql.jar");
+    assert!(
+        jar.exists(),
+        "the PostgreSQL JDBC driver is installed by scripts/test (Debian libpostgresql-jdbc-java)"
+    );
+    let columns: Vec<String> = run_json(
+        &cfg,
+        &[
+            "sql",
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'events' \
+             ORDER BY ordinal_position",
+            "--format",
+            "json",
+        ],
+    )
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|r| r["column_name"].as_str().unwrap().to_string())
+    .collect();
+    for (user, password) in [("dana", "dana's password"), ("vic", "vic-pw")] {
+        let out = Command::new("java")
+            .arg("-cp")
+            .arg(jar)
+            .arg(repo().join("tests/jdbc/Metadata.java"))
+            .args([&port.to_string(), user, password])
+            .output()
+            .expect("java (Debian default-jre-headless) is installed by scripts/test");
+        let said = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{user}: {said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = |key: &str| {
+            said.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key} ")))
+                .unwrap_or_else(|| panic!("{user}: no `{key}` in {said}"))
+                .to_string()
+        };
+        assert_eq!(line("product"), "PostgreSQL 15", "{said}");
+        assert_eq!(
+            line("tables"),
+            "departments,events,findings,query_log,users",
+            "{said}"
+        );
+        let listed: Vec<String> = line("columns")
+            .split(',')
+            .map(|c| c.split(':').next().unwrap().to_string())
+            .collect();
+        assert_eq!(listed, columns, "{user}: {said}");
+        assert!(line("columns").contains("ts:timestamptz"), "{said}");
+        let count = sql_value(&cfg, Some(user), "SELECT count(*) AS n FROM events");
+        assert_eq!(line("count"), count.to_string(), "{user}: {said}");
+        assert_eq!(line("refused"), "28P01", "{said}");
+    }
+    drop(serve);
 }

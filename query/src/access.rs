@@ -14,8 +14,8 @@
 //! `departments` is readable by every role; any other table is refused to every role but
 //! compliance (fail closed: a table added later is not readable by accident).
 //!
-//! A filtered or masked table is a view ([`ViewTable`]) whose plan reads the raw provider
-//! directly. DataFusion inlines a view's plan where the SQL names the table, so the filter and
+//! A filtered or masked table is a view ([`ViewTable`], listed as a table: [`RoleTable`]) whose
+//! plan reads the raw provider directly. DataFusion inlines a view's plan where the SQL names the table, so the filter and
 //! the masks are part of whatever plan the user's SQL becomes — joins, CTEs, subqueries,
 //! `UNION`, `EXPLAIN` — and the optimizer cannot answer `count(*)` from file statistics past a
 //! filter. A refused table is a [`RefusedTable`]: [`crate::Session::plan_with`] finds it in the
@@ -52,7 +52,7 @@ use datafusion::prelude::{SessionContext, ident};
 use futures::StreamExt;
 
 use crate::query_log::{NewEntry, Outcome, QueryLog, QueryPath};
-use crate::session::{Engine, QueryError, QueryResult, Session};
+use crate::session::{Dialect, Engine, QueryError, QueryResult, Session};
 
 /// Who runs a query: an account of the config, or the host's operator (the CLI without `--as`),
 /// who sees everything.
@@ -322,6 +322,51 @@ impl TableProvider for RefusedTable {
     }
 }
 
+/// What a role sees of a filtered or masked table: a view over the raw table (DataFusion
+/// inlines its plan wherever the SQL names the table), listed as the table it stands for —
+/// `BASE TABLE` in `information_schema`, `r` in `pg_catalog.pg_class` — so that clients list
+/// `events` for every role (psql's `\dt` shows only tables), not a view the user never made.
+#[derive(Debug)]
+pub struct RoleTable {
+    view: ViewTable,
+}
+
+impl RoleTable {
+    fn new(plan: LogicalPlan) -> RoleTable {
+        RoleTable {
+            view: ViewTable::new(plan, None),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for RoleTable {
+    fn schema(&self) -> SchemaRef {
+        self.view.schema()
+    }
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+    fn get_logical_plan(&'_ self) -> Option<std::borrow::Cow<'_, LogicalPlan>> {
+        self.view.get_logical_plan()
+    }
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<datafusion::logical_expr::TableProviderFilterPushDown>> {
+        self.view.supports_filters_pushdown(filters)
+    }
+    async fn scan(
+        &self,
+        state: &dyn CatalogSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.view.scan(state, projection, filters, limit).await
+    }
+}
+
 /// One identity's session: the only way an account's SQL runs (see the module docs).
 pub struct UserSession {
     session: Session,
@@ -360,8 +405,12 @@ impl Engine {
         let mut tables: BTreeMap<String, Arc<dyn TableProvider>> = self.tables_snapshot();
         tables.insert("query_log".into(), log.table());
         let mut filtered = false;
+        let dialect = match path {
+            QueryPath::Pg => Dialect::Postgres,
+            _ => Dialect::DataFusion,
+        };
         let session = match identity.role {
-            None | Some(Role::Compliance) => self.session_over(runtime, tables),
+            None | Some(Role::Compliance) => self.session_over(runtime, tables, dialect)?,
             Some(role) => {
                 // A private context holds the raw tables, only to build the views' plans.
                 let private = SessionContext::new();
@@ -395,7 +444,7 @@ impl Engine {
                                 .await
                                 .and_then(|t| t.filter(predicate))
                                 .map_err(QueryError::from_datafusion)?;
-                            Arc::new(ViewTable::new(df.into_unoptimized_plan(), None))
+                            Arc::new(RoleTable::new(df.into_unoptimized_plan()))
                         }
                         Access::Mask(columns) => {
                             let schema = raw.schema();
@@ -417,12 +466,12 @@ impl Engine {
                                 .await
                                 .and_then(|t| t.select(exprs))
                                 .map_err(QueryError::from_datafusion)?;
-                            Arc::new(ViewTable::new(df.into_unoptimized_plan(), None))
+                            Arc::new(RoleTable::new(df.into_unoptimized_plan()))
                         }
                     };
                     visible.insert(name, table);
                 }
-                self.session_over(runtime, visible)
+                self.session_over(runtime, visible, dialect)?
             }
         };
         Ok(UserSession {

@@ -13,6 +13,7 @@ pub mod format;
 pub mod kpi;
 pub mod lake_store;
 pub mod params;
+pub mod postgres;
 pub mod query_log;
 pub mod rollup;
 pub mod session;
@@ -36,7 +37,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 pub use access::{Identity, Limits, UserSession};
 pub use query_log::{QueryLog, QueryPath};
-pub use session::{Engine, QueryError, QueryResult, Session};
+pub use session::{Dialect, Engine, QueryError, QueryResult, Session};
 
 /// The `events` schema as queried: the file columns plus the partition column `dt`.
 pub fn events_table_schema() -> SchemaRef {

@@ -202,7 +202,12 @@ impl Engine {
     /// A new session over the shared tables: its own catalog for views and temporary tables,
     /// its own settings.
     pub fn session(&self) -> Session {
-        self.session_over(Arc::clone(&self.runtime), self.tables_snapshot())
+        self.session_over(
+            Arc::clone(&self.runtime),
+            self.tables_snapshot(),
+            Dialect::DataFusion,
+        )
+        .expect("a DataFusion session registers nothing that can fail")
     }
 
     /// The shared runtime (object stores, caches, the default memory pool).
@@ -214,13 +219,22 @@ impl Engine {
         self.tables.read().expect("table list poisoned").clone()
     }
 
-    /// A session over exactly `tables` (see `access` for sessions that see less).
+    /// A session over exactly `tables` (see `access` for sessions that see less), reading SQL
+    /// as `dialect` says.
     pub(crate) fn session_over(
         &self,
         runtime: Arc<RuntimeEnv>,
         tables: BTreeMap<String, Arc<dyn TableProvider>>,
-    ) -> Session {
-        let ctx = SessionContext::new_with_config_rt(self.config.clone(), runtime);
+        dialect: Dialect,
+    ) -> Result<Session, QueryError> {
+        let config = match dialect {
+            Dialect::DataFusion => self.config.clone(),
+            Dialect::Postgres => self
+                .config
+                .clone()
+                .with_default_catalog_and_schema(crate::postgres::DATABASE, "public"),
+        };
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         for udf in &self.udfs {
             ctx.register_udf(udf.clone());
         }
@@ -228,7 +242,10 @@ impl Engine {
             ctx.register_table(name.as_str(), table)
                 .expect("registering a table in a new session cannot clash");
         }
-        Session { ctx }
+        if dialect == Dialect::Postgres {
+            crate::postgres::install(&ctx)?;
+        }
+        Ok(Session { ctx, dialect })
     }
 
     /// Runs one read-only statement of user SQL in a fresh session and collects it.
@@ -237,9 +254,20 @@ impl Engine {
     }
 }
 
+/// How a session reads SQL text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// DataFusion's parser and dialect (the CLI, HTTP, the dashboard, rule files).
+    DataFusion,
+    /// PostgreSQL, with `pg_catalog` and the client-compatibility rewrites of
+    /// [`crate::postgres`] (the PostgreSQL endpoint).
+    Postgres,
+}
+
 /// One session: a DataFusion context of its own over the engine's tables.
 pub struct Session {
     ctx: SessionContext,
+    dialect: Dialect,
 }
 
 impl Session {
@@ -260,7 +288,10 @@ impl Session {
         params: &BTreeMap<String, Param>,
     ) -> Result<DataFrame, QueryError> {
         let state = self.ctx.state();
-        let statement = parse_one(&state, sql)?;
+        let statement = match self.dialect {
+            Dialect::DataFusion => parse_one(&state, sql)?,
+            Dialect::Postgres => crate::postgres::parse_one(sql)?,
+        };
         let plan = state
             .statement_to_plan(statement)
             .await
@@ -273,6 +304,9 @@ impl Session {
             QueryError::Refused(format!("{why}: {READ_ONLY_HINT}"))
         })?;
         refuse_refused_tables(&plan)?;
+        if self.dialect == Dialect::Postgres {
+            crate::postgres::number_objects(&self.ctx, &plan).await?;
+        }
         let plan = bind_plan(plan, params).map_err(QueryError::Invalid)?;
         self.ctx
             .execute_logical_plan(plan)

@@ -19,7 +19,8 @@
 //! - Errors carry SQLSTATEs: 42501 refused, 42601 invalid SQL, 57014 a limit, 53300 too many
 //!   statements at once (`[sql] max_concurrent`), XX000 internal.
 //!
-//! Not yet: the `pg_catalog` emulation that GUI tools (DBeaver, Metabase) need to list tables.
+//! - `pg_catalog` and the PostgreSQL SQL of clients' catalog queries (psql's `\dt` and `\d`,
+//!   drivers' table and column listings) come with the session: `auditlake_query::postgres`.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -59,6 +60,9 @@ impl PgHandlers {
         let mut params = DefaultServerParameterProvider::default();
         params.is_superuser = false;
         params.default_transaction_read_only = true;
+        // The version whose system tables `pg_catalog` follows (psql picks its catalog queries
+        // by it, and warns when the major versions differ).
+        params.server_version = auditlake_query::postgres::SERVER_VERSION.to_string();
         PgHandlers {
             startup: Arc::new(Startup {
                 api: Arc::clone(&api),
